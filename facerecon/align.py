@@ -1,0 +1,83 @@
+"""The crop contract: a similarity transform puts five landmarks at fixed canonical spots of a 256x256 crop.
+
+Pixel convention (OpenCV's): integer coordinates are pixel centres; pixel (0, 0) covers [-0.5, 0.5]^2.
+The 2x3 affine A maps image coordinates to crop coordinates: [u, v] = A @ [x, y, 1].
+Both inference (facerecon.detect) and the synthetic data engine call these functions, so training sees exactly
+the framing that inference produces.
+"""
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+CROP_SIZE = 256
+
+# Order: left eye centre, right eye centre, nose tip, left mouth corner, right mouth corner ("left" = image left).
+# The ArcFace 112x112 template scaled by 64 / 35.24 (inter-ocular distance 64 crop pixels) and moved so the nose tip
+# sits at (127.5, 136): the crop keeps the forehead and the chin with a margin.
+_ARCFACE_112 = np.array([[38.2946, 51.6963], [73.5318, 51.5014], [56.0252, 71.7366],
+                         [41.5493, 92.3655], [70.7299, 92.2041]])
+CANONICAL_LANDMARKS: np.ndarray = ((_ARCFACE_112 - _ARCFACE_112[2]) * (64.0 / 35.2372) + [127.5, 136.0]).astype(
+    np.float64)
+
+# Adults' eye centres are ~63 mm apart: with 64 crop pixels between canonical eyes, one crop pixel ~ 0.98 mm.
+# Used only to give exported meshes plausible millimetre units.
+MM_PER_CROP_PIXEL = 63.0 / 64.0
+
+
+def similarity_lstsq(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
+    """Least-squares similarity (Umeyama 1991) taking src (N x 2) onto dst (N x 2); returns 2x3.
+
+    Written out because cv2.estimateAffinePartial2D is a robust (RANSAC/LMedS) estimator: with five exact
+    landmarks we want the plain, deterministic least-squares fit.
+    """
+    src, dst = np.asarray(src, np.float64), np.asarray(dst, np.float64)
+    mu_s, mu_d = src.mean(0), dst.mean(0)
+    s, d = src - mu_s, dst - mu_d
+    cov = d.T @ s / len(src)
+    u, sig, vt = np.linalg.svd(cov)
+    sign = np.diag([1.0, np.sign(np.linalg.det(u @ vt))])
+    rot = u @ sign @ vt
+    scale = np.trace(np.diag(sig) @ sign) / (s ** 2).sum(1).mean()
+    t = mu_d - scale * rot @ mu_s
+    return np.hstack([scale * rot, t[:, None]])
+
+
+def crop_affine(landmarks5: np.ndarray) -> np.ndarray:
+    """2x3 image->crop affine for five landmarks (pixel-centre coordinates, order as CANONICAL_LANDMARKS)."""
+    return similarity_lstsq(landmarks5, CANONICAL_LANDMARKS)
+
+
+def affine_scale(affine: np.ndarray) -> float:
+    """Crop pixels per image pixel."""
+    return float(np.sqrt(abs(np.linalg.det(affine[:, :2]))))
+
+
+def rescale_affine(affine: np.ndarray, k: float) -> np.ndarray:
+    """The same crop at k times the resolution: pixel centres map as u' = k * (u + 0.5) - 0.5."""
+    out = affine * k
+    out[:, 2] += (k - 1) / 2
+    return out
+
+
+def warp_to_crop(image: np.ndarray, affine: np.ndarray, size: int = CROP_SIZE) -> np.ndarray:
+    """Resample image (H x W x C) through `affine` into a size x size crop; strong downscales are pre-filtered."""
+    scale = affine_scale(affine)
+    if scale < 0.5:  # warpAffine's bilinear sampling would alias: shrink with area averaging first
+        f = min(1.0, 2.0 * scale)
+        h, w = image.shape[:2]
+        nw, nh = max(1, round(w * f)), max(1, round(h * f))
+        image = cv2.resize(image, (nw, nh), interpolation=cv2.INTER_AREA)
+        # pixel centres: x_small = (x + 0.5) * nw / w - 0.5
+        sx, sy = nw / w, nh / h
+        to_small = np.array([[sx, 0, 0.5 * sx - 0.5], [0, sy, 0.5 * sy - 0.5], [0, 0, 1]])
+        affine = affine @ np.linalg.inv(to_small)
+    return cv2.warpAffine(image, affine, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+
+
+def invert_affine(affine: np.ndarray) -> np.ndarray:
+    return cv2.invertAffineTransform(affine)
+
+
+def apply_affine(affine: np.ndarray, points: np.ndarray) -> np.ndarray:
+    return points @ affine[:, :2].T + affine[:, 2]

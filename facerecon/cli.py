@@ -1,0 +1,144 @@
+"""Command line: python -m facerecon {predict, export-onnx, synth, pseudo-label, train}."""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+def _predict(args: argparse.Namespace) -> int:
+    import time
+
+    from .errors import FaceReconError
+    from .export import FORMATS, write_maps, write_mesh
+    from .mesh import build_mesh
+    from .predictor import FaceReconstructor
+
+    formats = [f for f in args.formats.split(",") if f]
+    unknown = sorted(set(formats) - set(FORMATS))
+    if unknown:
+        print(f"error: unknown mesh formats {unknown}; choose from {', '.join(FORMATS)}", file=sys.stderr)
+        return 2
+    reconstructor = FaceReconstructor.from_pretrained(args.model, args.revision, backend=args.backend,
+                                                      device=args.device)
+    print(f"backend {args.backend} on {reconstructor.device}", file=sys.stderr)
+    failures, used = 0, set()
+    for path in args.images:
+        stem = Path(path).stem or "image"
+        name, k = stem, 2
+        while name in used:
+            name, k = f"{stem}_{k}", k + 1
+        used.add(name)
+        try:
+            faces = reconstructor(path)
+        except FaceReconError as e:
+            message = str(e)
+            print(message if message.startswith(str(path)) else f"{path}: {message}", file=sys.stderr)
+            failures += 1
+            continue
+        for i, face in enumerate(faces):
+            t0 = time.perf_counter()
+            out_dir = args.out / name / f"face_{i}"
+            write_maps(face, out_dir)
+            mesh = build_mesh(face, detail_strength=args.detail_strength, target_triangles=args.decimate)
+            write_mesh(mesh, face.texture_rgb, out_dir, formats)
+            face.timings["mesh_and_export"] = (time.perf_counter() - t0) * 1e3
+            box = ", ".join(f"{v:.0f}" for v in face.box)
+            print(f"{path} face {i}: box ({box}), {len(mesh.vertices)} vertices -> {out_dir} "
+                  f"(network {face.timings['network']:.0f} ms, mesh+export {face.timings['mesh_and_export']:.0f} ms)")
+    return 1 if failures else 0
+
+
+def _export_onnx(args: argparse.Namespace) -> int:
+    from .backends import export_onnx
+    from .hub import load_pretrained
+
+    path = export_onnx(load_pretrained(args.model, args.revision), args.out)
+    print(f"wrote {path}")
+    return 0
+
+
+def _synth(args: argparse.Namespace) -> int:
+    from .synth.engine import synthesise
+
+    rate = synthesise(args.out, args.count, args.seed, args.workers, args.data)
+    print(f"{rate:.1f} samples/s")
+    return 0
+
+
+def _pseudo_label(args: argparse.Namespace) -> int:
+    from .pseudo_labels import pseudo_label_photos
+
+    n = pseudo_label_photos(args.photos, args.out, args.split)
+    print(f"{n} photos labelled into {args.out}")
+    return 0
+
+
+def _train(args: argparse.Namespace) -> int:
+    from . import train
+
+    return train.main(args.overrides)
+
+
+def _model_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", default=None, help="local folder or hub repo id (default: the published model, "
+                                                 "falling back to the bundled weights/)")
+    p.add_argument("--revision", default=None, help="hub branch, tag or commit")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m facerecon", description=__doc__)
+    sub = p.add_subparsers(dest="command", required=True)
+
+    s = sub.add_parser("predict", help="reconstruct every face of each photo: maps and meshes")
+    s.add_argument("images", nargs="+", help="image files")
+    s.add_argument("--out", type=Path, required=True, help="output folder: OUT/<image stem>/face_<k>/")
+    s.add_argument("--backend", choices=["torch", "onnx"], default="torch")
+    s.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
+    s.add_argument("--formats", default="glb,obj,ply,stl", help="comma-separated mesh formats")
+    s.add_argument("--detail-strength", type=float, default=1.0, help="0 = coarse only, 1 = as predicted")
+    s.add_argument("--decimate", type=int, default=None, help="target triangle count")
+    _model_args(s)
+    s.set_defaults(func=_predict)
+
+    s = sub.add_parser("export-onnx", help="export the network to ONNX (dynamic batch, 256x256)")
+    s.add_argument("--out", type=Path, default=Path("weights/model.onnx"))
+    _model_args(s)
+    s.set_defaults(func=_export_onnx)
+
+    s = sub.add_parser("synth", help="render synthetic training shards")
+    s.add_argument("--out", type=Path, required=True)
+    s.add_argument("--count", type=int, required=True)
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--workers", type=int, default=2)
+    s.add_argument("--data", type=Path, default=None, help="the shared data folder (default ../shared/data)")
+    s.set_defaults(func=_synth)
+
+    s = sub.add_parser("pseudo-label", help="label real photos with MediaPipe Face Mesh (mask and coarse depth)")
+    s.add_argument("photos", type=Path, nargs="+", help="photos or folders of photos")
+    s.add_argument("--out", type=Path, required=True)
+    s.add_argument("--split", choices=["train", "heldout", "all"], default="all",
+                   help="train: leave out the fixed evaluation photos; heldout: only those")
+    s.set_defaults(func=_pseudo_label)
+
+    s = sub.add_parser("train", help="train the network (settings as key=value, see facerecon/train.py)")
+    s.add_argument("overrides", nargs="*")
+    s.set_defaults(func=_train)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    import logging
+
+    from .errors import FaceReconError
+
+    logging.basicConfig(level=logging.WARNING, format="%(message)s")
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except (FaceReconError, ValueError, RuntimeError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,127 @@
+"""Face detection and landmarks with MediaPipe (0.10.21: the last release that bundles its models).
+
+Every face in the photo is found with BlazeFace (full- and short-range models, merged), then MediaPipe Face Mesh
+runs on a square window around each one for 468 landmarks. Coordinates returned here are image pixels with
+integer values at pixel centres (MediaPipe's normalised coordinates put 0 and 1 at the image edges).
+"""
+from __future__ import annotations
+
+import os
+import threading
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from .align import warp_to_crop
+from .errors import NoFaceFound
+
+MAX_FACES = int(os.environ.get("FACERECON_MAX_FACES", 8))
+DETECT_MAX_SIDE = 1280  # detection runs on a copy no larger than this
+MESH_WINDOW = 384  # Face Mesh sees each face in a window of this many pixels
+
+# Face Mesh landmark ids of the alignment points (subject's right eye is on the image left).
+_EYE_CORNERS_LEFT, _EYE_CORNERS_RIGHT = (33, 133), (362, 263)
+_NOSE_TIP, _MOUTH_LEFT, _MOUTH_RIGHT = 1, 61, 291
+
+
+@dataclass
+class DetectedFace:
+    box: np.ndarray  # (4,) x0, y0, x1, y1 in image pixels
+    score: float
+    landmarks5: np.ndarray  # (5, 2) eye centres, nose tip, mouth corners (order of align.CANONICAL_LANDMARKS)
+    mesh: np.ndarray | None  # (468, 3) Face Mesh: x, y in image pixels, z in image pixels, larger = nearer
+
+
+class FaceDetector:
+    """detector(rgb: H x W x 3 uint8) -> list[DetectedFace], largest face first. Thread-safe."""
+
+    def __init__(self, max_faces: int = MAX_FACES, min_score: float = 0.5):
+        import mediapipe as mp  # heavy import, deferred
+
+        self.max_faces = max_faces
+        self._detectors = [mp.solutions.face_detection.FaceDetection(model_selection=m, min_detection_confidence=min_score)
+                           for m in (1, 0)]
+        self._mesh = mp.solutions.face_mesh.FaceMesh(static_image_mode=True, max_num_faces=1, refine_landmarks=False,
+                                                     min_detection_confidence=0.3)
+        self._lock = threading.Lock()
+
+    def __call__(self, rgb: np.ndarray) -> list[DetectedFace]:
+        h, w = rgb.shape[:2]
+        f = min(1.0, DETECT_MAX_SIDE / max(h, w))
+        small = cv2.resize(rgb, (max(1, round(w * f)), max(1, round(h * f))), interpolation=cv2.INTER_AREA) if f < 1 else rgb
+        with self._lock:
+            boxes, scores, keypoints = self._detect_boxes(small)
+            faces = []
+            for i in _nms(boxes, scores)[: self.max_faces]:
+                box, kps = boxes[i] / f, keypoints[i] / f
+                mesh = self._face_mesh(rgb, box)
+                lm5 = _landmarks5_from_mesh(mesh) if mesh is not None else _landmarks5_from_keypoints(kps)
+                faces.append(DetectedFace(box=box, score=float(scores[i]), landmarks5=lm5, mesh=mesh))
+        faces.sort(key=lambda d: -(d.box[2] - d.box[0]) * (d.box[3] - d.box[1]))
+        return faces
+
+    def detect_or_raise(self, rgb: np.ndarray) -> list[DetectedFace]:
+        faces = self(rgb)
+        if not faces:
+            raise NoFaceFound("no face was found in the image")
+        return faces
+
+    def _detect_boxes(self, rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        h, w = rgb.shape[:2]
+        boxes, scores, kps = [], [], []
+        for det in self._detectors:
+            for d in det.process(rgb).detections or []:
+                bb = d.location_data.relative_bounding_box
+                boxes.append([bb.xmin * w, bb.ymin * h, (bb.xmin + bb.width) * w, (bb.ymin + bb.height) * h])
+                scores.append(d.score[0])
+                kps.append([[k.x * w - 0.5, k.y * h - 0.5] for k in d.location_data.relative_keypoints])
+        if not boxes:
+            return np.zeros((0, 4)), np.zeros(0), np.zeros((0, 6, 2))
+        return np.array(boxes) - [0.5, 0.5, 0.5, 0.5], np.array(scores), np.array(kps)
+
+    def _face_mesh(self, rgb: np.ndarray, box: np.ndarray) -> np.ndarray | None:
+        """Run Face Mesh in a square window twice the box size around it; None when it finds nothing there."""
+        cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
+        side = 2.0 * max(box[2] - box[0], box[3] - box[1])
+        s = MESH_WINDOW / side  # window pixels per image pixel
+        to_window = np.array([[s, 0, MESH_WINDOW / 2 - 0.5 - s * cx], [0, s, MESH_WINDOW / 2 - 0.5 - s * cy]])
+        window = warp_to_crop(rgb, to_window, size=MESH_WINDOW)
+        result = self._mesh.process(window)
+        if not result.multi_face_landmarks:
+            return None
+        lm = np.array([[p.x, p.y, p.z] for p in result.multi_face_landmarks[0].landmark[:468]])
+        xy_window = lm[:, :2] * MESH_WINDOW - 0.5
+        xy = (xy_window - to_window[:, 2]) / s
+        depth = -lm[:, 2] * MESH_WINDOW / s  # MediaPipe z: scaled like x, smaller = nearer
+        return np.column_stack([xy, depth])
+
+
+def _landmarks5_from_mesh(mesh: np.ndarray) -> np.ndarray:
+    return np.array([mesh[list(_EYE_CORNERS_LEFT), :2].mean(0), mesh[list(_EYE_CORNERS_RIGHT), :2].mean(0),
+                     mesh[_NOSE_TIP, :2], mesh[_MOUTH_LEFT, :2], mesh[_MOUTH_RIGHT, :2]])
+
+
+def _landmarks5_from_keypoints(kps: np.ndarray) -> np.ndarray:
+    """BlazeFace keypoints (eyes, nose tip, mouth centre, ears) -> five points; mouth corners estimated."""
+    eye_l, eye_r, nose, mouth = kps[0], kps[1], kps[2], kps[3]
+    if eye_l[0] > eye_r[0]:
+        eye_l, eye_r = eye_r, eye_l
+    half_width = 0.42 * (eye_r - eye_l)  # mouth is ~0.83 inter-ocular distances wide
+    return np.array([eye_l, eye_r, nose, mouth - half_width, mouth + half_width])
+
+
+def _nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float = 0.3) -> list[int]:
+    order, keep = list(np.argsort(-scores)), []
+    for i in order:
+        if all(_iou(boxes[i], boxes[j]) < iou_threshold for j in keep):
+            keep.append(int(i))
+    return keep
+
+
+def _iou(a: np.ndarray, b: np.ndarray) -> float:
+    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    inter = ix * iy
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return inter / union if union > 0 else 0.0

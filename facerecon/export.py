@@ -1,0 +1,79 @@
+"""Write meshes and maps: GLB (glTF 2.0 binary, through trimesh), OBJ + MTL + PNG texture, PLY, STL, maps.npz,
+and the map previews (mask.png, 16-bit depth.png, detail.png)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import open3d as o3d
+import trimesh
+from PIL import Image
+
+from .mesh import texture_uv
+from .predictor import FaceReconstruction
+
+FORMATS = ("glb", "obj", "ply", "stl")
+
+
+def to_trimesh(mesh: o3d.geometry.TriangleMesh, texture: np.ndarray | None) -> trimesh.Trimesh:
+    """Open3D mesh -> trimesh, textured with `texture` (H x W x 3 uint8 crop) when given, else vertex colours."""
+    vertices, faces = np.asarray(mesh.vertices), np.asarray(mesh.triangles)
+    normals = np.asarray(mesh.vertex_normals) if mesh.has_vertex_normals() else None
+    if texture is not None:
+        material = trimesh.visual.material.PBRMaterial(baseColorTexture=Image.fromarray(texture), metallicFactor=0.0,
+                                                       roughnessFactor=0.8, doubleSided=True)
+        visual = trimesh.visual.TextureVisuals(uv=texture_uv(vertices), material=material)
+    else:
+        colours = (np.asarray(mesh.vertex_colors) * 255).round().astype(np.uint8)
+        visual = trimesh.visual.ColorVisuals(vertex_colors=colours)
+    return trimesh.Trimesh(vertices=vertices, faces=faces, vertex_normals=normals, visual=visual, process=False)
+
+
+def write_mesh(mesh: o3d.geometry.TriangleMesh, texture: np.ndarray, out_dir: Path, formats=FORMATS,
+               stem: str = "face") -> dict[str, Path]:
+    """Write each format into out_dir; returns {format: path}. OBJ comes with its .mtl and .png."""
+    unknown = set(formats) - set(FORMATS)
+    if unknown:
+        raise ValueError(f"unknown mesh formats {sorted(unknown)}; choose from {FORMATS}")
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    textured, coloured = to_trimesh(mesh, texture), to_trimesh(mesh, None)
+    paths = {}
+    for fmt in formats:
+        path = out_dir / f"{stem}.{fmt}"
+        if fmt == "glb":
+            path.write_bytes(textured.export(file_type="glb"))
+        elif fmt == "obj":
+            files = trimesh.exchange.obj.export_obj(textured, include_normals=True, include_texture=True,
+                                                    mtl_name=f"{stem}.mtl", return_texture=True)
+            text, assets = files
+            path.write_text(text)
+            for name, data in assets.items():
+                (out_dir / name).write_bytes(data)
+        elif fmt == "ply":
+            path.write_bytes(coloured.export(file_type="ply"))
+        elif fmt == "stl":
+            path.write_bytes(coloured.export(file_type="stl"))
+        paths[fmt] = path
+    return paths
+
+
+def write_maps(face: FaceReconstruction, out_dir: Path) -> dict[str, Path]:
+    """mask.png (8-bit probability), depth.png (16-bit, nearer = brighter, 0 outside the mask), detail.png
+    (8-bit, 128 = no displacement), maps.npz (all arrays)."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    inside = face.mask > 0.5
+    depth = face.depth
+    lo, hi = (depth[inside].min(), depth[inside].max()) if inside.any() else (0.0, 1.0)
+    depth16 = np.where(inside, 1 + (depth - lo) / max(hi - lo, 1e-6) * 65534, 0).astype(np.uint16)
+    detail8 = np.clip(128 + face.detail * 64, 0, 255).astype(np.uint8)  # +-2 crop pixels full range
+    paths = {"mask": out_dir / "mask.png", "depth": out_dir / "depth.png", "detail": out_dir / "detail.png",
+             "maps": out_dir / "maps.npz"}
+    cv2.imwrite(str(paths["mask"]), (face.mask * 255).round().astype(np.uint8))
+    cv2.imwrite(str(paths["depth"]), depth16)
+    cv2.imwrite(str(paths["detail"]), detail8)
+    np.savez_compressed(paths["maps"], mask=face.mask, coarse_depth=face.coarse_depth, detail=face.detail,
+                        depth=depth, crop_affine=face.crop_affine, crop_rgb=face.crop_rgb)
+    return paths

@@ -1,0 +1,181 @@
+"""Weight resolution: a local folder, or the Hugging Face hub (its cache, revision pinning, HF_HUB_OFFLINE),
+falling back to the weights bundled in `weights/` when the hub cannot be reached.
+
+A model folder holds `config.json` (NetworkConfig fields + torch_dtype) and `model.safetensors` (never pickle),
+plus a model card `README.md`. Every file is checked before use: a corrupt, truncated or mismatched file raises
+ModelFileError naming the file and what is wrong.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+from pathlib import Path
+
+import torch
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import save_file
+
+from .errors import ModelFileError
+from .model import FaceReconNet, NetworkConfig
+
+log = logging.getLogger("facerecon")
+
+DEFAULT_REPO_ID = "facerecon/facerecon"
+BUNDLED_WEIGHTS = Path(__file__).resolve().parent.parent / "weights"
+CONFIG_NAME, WEIGHTS_NAME = "config.json", "model.safetensors"
+_DTYPES = {"float16": torch.float16, "bfloat16": torch.bfloat16, "float32": torch.float32}
+
+
+def _offline() -> bool:
+    return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+def resolve_weights(source: str | os.PathLike | None = None, revision: str | None = None) -> Path:
+    """Folder holding config.json + model.safetensors for `source`: a local folder or a hub repo id.
+
+    None means $FACERECON_MODEL or DEFAULT_REPO_ID, and for it any hub failure falls back to the bundled weights;
+    for an explicit repo id only an unreachable hub (offline, no network, server error) does.
+    """
+    from huggingface_hub import hf_hub_download
+    from huggingface_hub.errors import (GatedRepoError, HFValidationError, HfHubHTTPError, LocalEntryNotFoundError,
+                                        OfflineModeIsEnabled, RemoteEntryNotFoundError, RepositoryNotFoundError,
+                                        RevisionNotFoundError)
+
+    is_default = source is None
+    source = str(source) if source is not None else os.environ.get("FACERECON_MODEL", DEFAULT_REPO_ID)
+    local = Path(source).expanduser()
+    if local.is_dir():
+        return local
+    if local.exists() or source.startswith((".", "/", "~")) or source.count("/") > 1:
+        raise ModelFileError(f"{source}: not a model folder (expected a folder with {CONFIG_NAME} and {WEIGHTS_NAME})")
+
+    def fallback(reason: str) -> Path:
+        log.warning("facerecon: could not get %s from the Hugging Face hub (%s); using the bundled weights in %s",
+                    source, reason, BUNDLED_WEIGHTS)
+        return BUNDLED_WEIGHTS
+
+    # read at call time (huggingface_hub reads these once, at import)
+    kwargs = {"endpoint": os.environ.get("HF_ENDPOINT") or None, "cache_dir": os.environ.get("HF_HUB_CACHE") or None,
+              "local_files_only": _offline()}
+    try:
+        config_path = Path(hf_hub_download(source, CONFIG_NAME, revision=revision, **kwargs))
+        # pin the second file to the commit the first came from, so both belong to one revision
+        commit = config_path.parent.name
+        weights_path = Path(hf_hub_download(source, WEIGHTS_NAME, revision=commit, **kwargs))
+        if weights_path.parent != config_path.parent:
+            raise ModelFileError(f"{source}: {CONFIG_NAME} and {WEIGHTS_NAME} resolved to different revisions")
+        return config_path.parent
+    except HFValidationError as e:
+        raise ModelFileError(f"{source}: not a valid hub repo id or local folder ({e})") from None
+    except LocalEntryNotFoundError:  # offline, or the hub unreachable, and nothing in the cache
+        return fallback("hub unreachable or offline, and nothing cached")
+    except (RepositoryNotFoundError, RevisionNotFoundError, GatedRepoError, RemoteEntryNotFoundError) as e:
+        if is_default:
+            return fallback(type(e).__name__)
+        raise ModelFileError(f"{source} (revision {revision or 'main'}): {type(e).__name__}: "
+                             f"{str(e).splitlines()[0]}") from None
+    except (OfflineModeIsEnabled, HfHubHTTPError, OSError) as e:
+        return fallback(f"{type(e).__name__}: {e}".splitlines()[0][:200])
+
+
+def read_config(folder: Path) -> tuple[NetworkConfig, torch.dtype | None]:
+    path = Path(folder) / CONFIG_NAME
+    if not path.is_file():
+        raise ModelFileError(f"{path}: missing")
+    try:
+        data = json.loads(path.read_text())
+        if not isinstance(data, dict):
+            raise ValueError("the top level is not an object")
+        dtype_name = data.pop("torch_dtype", None)
+        if dtype_name is not None and dtype_name not in _DTYPES:
+            raise ValueError(f"torch_dtype {dtype_name!r} is not one of {sorted(_DTYPES)}")
+        return NetworkConfig.from_dict(data), _DTYPES.get(dtype_name)
+    except (ValueError, TypeError, UnicodeDecodeError) as e:  # json.JSONDecodeError is a ValueError
+        raise ModelFileError(f"{path}: not a valid facerecon config ({e})") from None
+
+
+def read_weights(folder: Path, model: FaceReconNet, dtype: torch.dtype | None) -> dict[str, torch.Tensor]:
+    """Load model.safetensors after checking every tensor's name, shape and dtype against the network."""
+    path = Path(folder) / WEIGHTS_NAME
+    if not path.is_file():
+        raise ModelFileError(f"{path}: missing")
+    expected = model.state_dict()
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            names = set(f.keys())
+            missing, unexpected = sorted(set(expected) - names), sorted(names - set(expected))
+            if missing or unexpected:
+                raise ModelFileError(f"{path}: does not match the network in {CONFIG_NAME}: "
+                                     f"missing tensors {missing[:5]}, unexpected tensors {unexpected[:5]}")
+            tensors = {}
+            for name in expected:
+                t = f.get_tensor(name)
+                want = expected[name]
+                if tuple(t.shape) != tuple(want.shape):
+                    raise ModelFileError(f"{path}: tensor {name} has shape {tuple(t.shape)}, "
+                                         f"the config needs {tuple(want.shape)}")
+                if want.is_floating_point():
+                    if dtype is not None and t.dtype != dtype:
+                        raise ModelFileError(f"{path}: tensor {name} is {t.dtype}, config.json says {dtype}")
+                    if not torch.isfinite(t).all():
+                        raise ModelFileError(f"{path}: tensor {name} holds NaN or infinite values")
+                elif t.dtype != want.dtype:
+                    raise ModelFileError(f"{path}: tensor {name} is {t.dtype}, expected {want.dtype}")
+                tensors[name] = t
+    except SafetensorError as e:
+        raise ModelFileError(f"{path}: not a readable safetensors file, corrupt or truncated ({e})") from None
+    except RuntimeError as e:  # torch's own errors while materialising a damaged tensor
+        raise ModelFileError(f"{path}: damaged tensor data ({e})") from None
+    return tensors
+
+
+def load_pretrained(source: str | os.PathLike | None = None, revision: str | None = None,
+                    dtype: torch.dtype = torch.float32) -> FaceReconNet:
+    """The network with weights from `source` (see resolve_weights), in eval mode."""
+    folder = resolve_weights(source, revision)
+    config, file_dtype = read_config(folder)
+    model = FaceReconNet(config)
+    model.load_state_dict(read_weights(folder, model, file_dtype))
+    return model.to(dtype).eval()
+
+
+def save_pretrained(model: FaceReconNet, folder: str | os.PathLike, dtype: torch.dtype = torch.float16,
+                    notes: dict | None = None) -> Path:
+    """Write config.json, model.safetensors (in `dtype`) and a model card into `folder`."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    dtype_name = next(k for k, v in _DTYPES.items() if v == dtype)
+    config = {**model.config.to_dict(), "torch_dtype": dtype_name}
+    state = {k: (v.to(dtype) if v.is_floating_point() else v).contiguous() for k, v in model.state_dict().items()}
+    tmp = folder / (WEIGHTS_NAME + ".tmp")
+    save_file(state, str(tmp), metadata={"format": "pt"})
+    os.replace(tmp, folder / WEIGHTS_NAME)
+    (folder / CONFIG_NAME).write_text(json.dumps(config, indent=2) + "\n")
+    card = folder / "README.md"
+    if not card.exists():
+        card.write_text(_model_card(config, notes or {}))
+    return folder
+
+
+def _model_card(config: dict, notes: dict) -> str:
+    params = "\n".join(f"- `{k}`: {v}" for k, v in config.items())
+    extra = "\n".join(f"- {k}: {v}" for k, v in notes.items())
+    return f"""---
+library_name: facerecon
+pipeline_tag: image-to-3d
+tags: [face-reconstruction, depth-estimation, 3d]
+---
+# facerecon network weights
+
+Single-photo 3D face reconstruction: a ResNet18 + FPN network predicting a face mask, a coarse depth map and a
+detail displacement map for a 256x256 aligned face crop (see the facerecon repository, docs/representation.md).
+
+Load with `facerecon.hub.load_pretrained("<this folder or repo id>")`.
+
+## Configuration
+{params}
+
+## Notes
+{extra or "- none"}
+"""

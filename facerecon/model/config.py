@@ -1,0 +1,41 @@
+"""Network configuration: every width is a field, so the paper's full width and our CPU width share one code path."""
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+@dataclass
+class NetworkConfig:
+    input_size: int = 256
+    backbone_widths: list[int] = field(default_factory=lambda: [64, 64, 128, 256, 512])  # stem, layer1..layer4
+    fpn_width: int = 64
+    ppm_width: int = 64
+    coarse_widths: list[int] = field(default_factory=lambda: [32, 64, 128, 128, 128, 128])  # 6 encoder layers
+    detail_widths: list[int] = field(default_factory=lambda: [16, 32, 64, 128, 128, 128, 128])  # 7 encoder layers
+    separable_heads: bool = True  # depthwise-separable 3x3 convs in the heads
+    # The heads regress O(1) numbers; these scales turn them into crop-pixel units (docs/representation.md).
+    coarse_scale: float = 32.0
+    detail_scale: float = 0.5
+
+    @classmethod
+    def full_width(cls) -> "NetworkConfig":
+        """The paper-sized variant: FPN 128, U-Nets up to 256 wide, plain convs."""
+        return cls(fpn_width=128, ppm_width=128, coarse_widths=[64, 128, 256, 256, 256, 256],
+                   detail_widths=[32, 64, 128, 256, 256, 256, 256], separable_heads=False)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "NetworkConfig":
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(data) - known - {"model_type", "format_version"}
+        if unknown:
+            raise ValueError(f"unknown config fields: {sorted(unknown)}")
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+    def to_dict(self) -> dict:
+        return {"model_type": "facerecon", "format_version": 1, **dataclasses.asdict(self)}
+
+    def save(self, path: Path) -> None:
+        Path(path).write_text(json.dumps(self.to_dict(), indent=2) + "\n")

@@ -1,0 +1,65 @@
+"""The three task heads: pyramid pooling for the mask, U-Nets for coarse depth and detail."""
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from .layers import ConvBNReLU, resize_to
+
+
+class PyramidPoolingHead(nn.Module):
+    """Segmentation head (PSPNet's pyramid pooling module) on the 1/8 map.
+
+    Average pooling into 1x1, 2x2, 4x4 and 8x8 bins: on a 32x32 map these are kernels and strides 32, 16, 8, 4.
+    forward(x: B x C x h x w, out_size) -> mask logits B x 1 x out_size
+    """
+
+    bins = (1, 2, 4, 8)
+
+    def __init__(self, cin: int, width: int, separable: bool):
+        super().__init__()
+        branch = max(width // len(self.bins), 8)
+        self.branches = nn.ModuleList(ConvBNReLU(cin, branch, kernel=1) for _ in self.bins)
+        self.fuse = ConvBNReLU(cin + branch * len(self.bins), width, separable=separable)
+        self.out = nn.Conv2d(width, 1, 1)
+
+    def forward(self, x: torch.Tensor, out_size: tuple[int, int]) -> torch.Tensor:
+        h, w = x.shape[-2:]
+        pooled = []
+        for bins, branch in zip(self.bins, self.branches):
+            # explicit kernel = stride = size / bins (what the paper states; exports to a plain ONNX AveragePool)
+            k = (max(h // bins, 1), max(w // bins, 1))
+            pooled.append(resize_to(branch(F.avg_pool2d(x, k, k)), x))
+        y = self.fuse(torch.cat([x, *pooled], dim=1))
+        return resize_to(self.out(y), out_size)
+
+
+class UNetHead(nn.Module):
+    """U-Net of n Conv-BN-ReLU encoder layers (each halves the resolution) and n decoder layers (each doubles it).
+
+    Encoder outputs e_1..e_n (e_0 is the head input). Decoder layer i upsamples to e_{n-i}'s size and its output is
+    concatenated with e_{n-i}: the paper's skip connections i <-> n-i.
+    forward(x: B x C x h x w, out_size) -> B x 1 x out_size (raw regression, O(1))
+    """
+
+    def __init__(self, cin: int, widths: list[int], separable: bool):
+        super().__init__()
+        n = len(widths)
+        enc = [cin, *widths]  # enc[j] = channels of e_j
+        self.encoder = nn.ModuleList(
+            ConvBNReLU(enc[j - 1], enc[j], stride=2, separable=separable) for j in range(1, n + 1))
+        dec_out = [enc[n - i] if n - i >= 1 else widths[0] for i in range(1, n + 1)]
+        dec_in = [enc[n]] + [dec_out[i - 2] + enc[n - i + 1] for i in range(2, n + 1)]
+        self.decoder = nn.ModuleList(ConvBNReLU(a, b, separable=separable) for a, b in zip(dec_in, dec_out))
+        self.out = nn.Conv2d(dec_out[-1] + cin, 1, 3, padding=1)
+
+    def forward(self, x: torch.Tensor, out_size: tuple[int, int]) -> torch.Tensor:
+        skips = [x]
+        for layer in self.encoder:
+            skips.append(layer(skips[-1]))
+        y = skips.pop()  # e_n
+        for layer in self.decoder:
+            skip = skips.pop()  # e_{n-i}
+            y = torch.cat([layer(resize_to(y, skip)), skip], dim=1)
+        return resize_to(self.out(y), out_size)

@@ -1,0 +1,20 @@
+"""Training losses: BCE for the mask, smooth-L1 for coarse depth and detail where the ground truth is valid."""
+from __future__ import annotations
+
+import torch
+from torch.nn import functional as F
+
+
+def mask_loss(logits: torch.Tensor, target: torch.Tensor, weight: torch.Tensor | None = None) -> torch.Tensor:
+    """logits, target: B x 1 x H x W (target in {0, 1}); weight: per-pixel weight or None."""
+    return F.binary_cross_entropy_with_logits(logits, target, weight=weight)
+
+
+def masked_smooth_l1(pred: torch.Tensor, target: torch.Tensor, valid: torch.Tensor, beta: float = 1.0,
+                     scale: float = 1.0) -> torch.Tensor:
+    """Smooth-L1 averaged over pixels where valid > 0 (valid: B x 1 x H x W weights); 0 when nothing is valid.
+
+    `scale` divides prediction and target first, so beta acts on O(1) numbers whatever the map's units.
+    """
+    per_pixel = F.smooth_l1_loss(pred / scale, target / scale, reduction="none", beta=beta)
+    return (per_pixel * valid).sum() / valid.sum().clamp_min(1.0)

@@ -1,0 +1,109 @@
+"""Photo -> list of FaceReconstruction: decode, detect, align, one batched network pass, post-process."""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .align import CROP_SIZE, crop_affine, rescale_affine, warp_to_crop
+from .backends import OnnxBackend, TorchBackend, cached_onnx_path, export_onnx
+from .detect import DetectedFace, FaceDetector
+from .errors import NoFaceFound
+from .image_io import ImageInput, load_image
+
+TEXTURE_SCALE = 2  # textures are sampled from the photo at twice the crop resolution
+
+
+@dataclass
+class FaceReconstruction:
+    """One face, all maps S x S in the crop frame (docs/representation.md)."""
+
+    mask: np.ndarray  # float32 probability that the pixel is face
+    coarse_depth: np.ndarray  # float32 crop pixels, larger = nearer, zero mean over mask > 0.5
+    detail: np.ndarray  # float32 crop pixels, added to the coarse depth
+    crop_affine: np.ndarray  # 2x3 image -> crop ([u, v] = A @ [x, y, 1], pixel centres at integers)
+    crop_rgb: np.ndarray  # S x S x 3 uint8, the network's input
+    texture_rgb: np.ndarray  # (TEXTURE_SCALE*S)^2 x 3 uint8, the same crop sampled finer from the photo
+    box: np.ndarray  # x0, y0, x1, y1 in image pixels
+    landmarks5: np.ndarray  # 5 x 2 image pixels
+    score: float
+    timings: dict[str, float] = field(default_factory=dict)  # milliseconds per stage
+
+    @property
+    def depth(self) -> np.ndarray:
+        """Final depth = coarse + detail."""
+        return self.coarse_depth + self.detail
+
+
+def to_batch(crops: np.ndarray) -> np.ndarray:
+    """N x S x S x 3 uint8 -> N x 3 x S x S float32 in [0, 1]."""
+    return np.ascontiguousarray(crops.transpose(0, 3, 1, 2), dtype=np.float32) / 255.0
+
+
+def postprocess(logits: np.ndarray, coarse: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Sigmoid the mask; shift each coarse map to zero mean over its face mask."""
+    mask = 1.0 / (1.0 + np.exp(-logits))
+    coarse = coarse.copy()
+    for i in range(len(coarse)):
+        inside = mask[i] > 0.5
+        if inside.any():
+            coarse[i] -= coarse[i][inside].mean()
+    return mask.astype(np.float32), coarse.astype(np.float32)
+
+
+class FaceReconstructor:
+    """reconstructor(image) -> list[FaceReconstruction], largest face first; raises ImageReadError / NoFaceFound."""
+
+    def __init__(self, backend: TorchBackend | OnnxBackend, detector: FaceDetector | None = None):
+        self.backend = backend
+        self.detector = detector or FaceDetector()
+
+    @classmethod
+    def from_pretrained(cls, source: str | Path | None = None, revision: str | None = None, backend: str = "torch",
+                        device: str = "auto", detector: FaceDetector | None = None) -> "FaceReconstructor":
+        from .hub import WEIGHTS_NAME, load_pretrained, resolve_weights
+
+        if backend == "torch":
+            return cls(TorchBackend(load_pretrained(source, revision), device), detector)
+        if backend == "onnx":
+            folder = resolve_weights(source, revision)
+            onnx_path = folder / "model.onnx"
+            if not onnx_path.is_file():
+                onnx_path = cached_onnx_path(folder / WEIGHTS_NAME)
+                if not onnx_path.is_file():
+                    export_onnx(load_pretrained(folder), onnx_path)
+            return cls(OnnxBackend(onnx_path, device), detector)
+        raise ValueError(f"backend must be 'torch' or 'onnx', not {backend!r}")
+
+    @property
+    def device(self) -> str:
+        return self.backend.device
+
+    def predict_crops(self, crops: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """N x S x S x 3 uint8 aligned crops -> (mask probability, coarse depth, detail), each N x S x S."""
+        logits, coarse, detail = self.backend(to_batch(crops))
+        mask, coarse = postprocess(logits, coarse)
+        return mask, coarse, detail
+
+    def __call__(self, image: ImageInput, faces: list[DetectedFace] | None = None) -> list[FaceReconstruction]:
+        t0 = time.perf_counter()
+        rgb = load_image(image)
+        t1 = time.perf_counter()
+        faces = self.detector(rgb) if faces is None else faces
+        if not faces:
+            raise NoFaceFound("no face was found in the image")
+        t2 = time.perf_counter()
+        affines = [crop_affine(f.landmarks5) for f in faces]
+        crops = np.stack([warp_to_crop(rgb, a) for a in affines])
+        textures = [warp_to_crop(rgb, rescale_affine(a, TEXTURE_SCALE), CROP_SIZE * TEXTURE_SCALE) for a in affines]
+        t3 = time.perf_counter()
+        mask, coarse, detail = self.predict_crops(crops)
+        t4 = time.perf_counter()
+        timings = {"decode": (t1 - t0) * 1e3, "detect": (t2 - t1) * 1e3, "align": (t3 - t2) * 1e3,
+                   "network": (t4 - t3) * 1e3}
+        return [FaceReconstruction(mask=mask[i], coarse_depth=coarse[i], detail=detail[i], crop_affine=affines[i],
+                                   crop_rgb=crops[i], texture_rgb=textures[i], box=f.box, landmarks5=f.landmarks5,
+                                   score=f.score, timings=dict(timings))
+                for i, f in enumerate(faces)]

@@ -1,0 +1,29 @@
+"""Orthographic ray casting of a triangle mesh given in crop coordinates (x right, y down, z towards the viewer)."""
+from __future__ import annotations
+
+import numpy as np
+import open3d as o3d
+
+
+def pixel_centres(size: int) -> np.ndarray:
+    """(size*size, 2) float32 x, y of every pixel centre, row-major."""
+    j, i = np.meshgrid(np.arange(size, dtype=np.float32), np.arange(size, dtype=np.float32))
+    return np.column_stack([j.ravel(), i.ravel()])
+
+
+def cast_pixels(vertices: np.ndarray, triangles: np.ndarray, size: int) -> tuple[o3d.t.geometry.RaycastingScene, dict]:
+    """Cast one ray per crop pixel centre along -z. Returns the scene and, for the S*S rays: 'hit' (bool),
+    'depth' (float32, NaN where missed), 'triangle' and 'bary' (N_hit x 3 corner weights) for the hit rays."""
+    scene = o3d.t.geometry.RaycastingScene()
+    scene.add_triangles(o3d.core.Tensor(np.ascontiguousarray(vertices, np.float32)),
+                        o3d.core.Tensor(np.ascontiguousarray(triangles, np.uint32)))
+    z0 = float(vertices[:, 2].max() + 1)
+    rays = np.zeros((size * size, 6), np.float32)
+    rays[:, :2], rays[:, 2], rays[:, 5] = pixel_centres(size), z0, -1
+    ans = scene.cast_rays(o3d.core.Tensor(rays))
+    t_hit = ans["t_hit"].numpy()
+    hit = np.isfinite(t_hit)
+    uv = ans["primitive_uvs"].numpy()[hit]
+    depth = np.where(hit, z0 - t_hit, np.nan).astype(np.float32)
+    return scene, {"hit": hit, "depth": depth, "triangle": ans["primitive_ids"].numpy()[hit].astype(np.int64),
+                   "bary": np.column_stack([1 - uv.sum(1), uv])}

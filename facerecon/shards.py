@@ -1,0 +1,38 @@
+"""Training shards on disk: one .npz per shard, written atomically, so an interrupted run resumes shard by shard.
+
+Arrays per shard of N samples at S x S: image (N,S,S,3) uint8, mask (N,S,S) uint8, coarse and detail (N,S,S)
+float16 (crop pixels, docs/representation.md), valid (N,S,S) uint8 with bit 0 = coarse valid, bit 1 = detail valid,
+params (N,) JSON strings.
+"""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+
+VALID_COARSE, VALID_DETAIL = 1, 2
+
+
+def shard_path(out_dir: Path, index: int) -> Path:
+    return Path(out_dir) / f"shard_{index:05d}.npz"
+
+
+def write_shard(path: Path, samples: list[dict]) -> None:
+    arrays = {
+        "image": np.stack([s["image"] for s in samples]).astype(np.uint8),
+        "mask": np.stack([s["mask"] for s in samples]).astype(np.uint8),
+        "coarse": np.stack([s["coarse"] for s in samples]).astype(np.float16),
+        "detail": np.stack([s["detail"] for s in samples]).astype(np.float16),
+        "valid": np.stack([s["valid_coarse"] * VALID_COARSE + s["valid_detail"] * VALID_DETAIL
+                           for s in samples]).astype(np.uint8),
+        "params": np.array([json.dumps(s["params"]) for s in samples]),
+    }
+    tmp = path.with_name(path.name + ".tmp.npz")
+    np.savez(tmp, **arrays)
+    os.replace(tmp, path)
+
+
+def list_shards(data_dir: Path) -> list[Path]:
+    return sorted(Path(data_dir).glob("shard_*.npz"))

@@ -1,0 +1,184 @@
+"""Render one training sample straight into the inference crop, with exact mask, coarse depth and detail.
+
+Camera: weak perspective (orthographic projection with a scale). The rendered landmarks go through
+facerecon.align exactly as detected landmarks do at inference, so the framing is the inference framing.
+All maps are in the crop frame: x right, y down (pixel centres at integers), z towards the viewer, in crop pixels.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+import open3d as o3d
+
+from ..raster import cast_pixels, pixel_centres
+
+from ..align import CROP_SIZE, affine_scale, crop_affine, rescale_affine
+from . import appearance
+from .detail import displacement_map, sample_texture
+from .face_model import EYEBALL, FACE, HEAD, MOUTH, FaceModel, vertex_normals
+
+IMAGE_SCALE = 10.0  # pixels per cm of the virtual image the landmarks are found in (any value: the crop rescales)
+
+
+@dataclass
+class Sample:
+    image: np.ndarray  # S x S x 3 uint8
+    mask: np.ndarray  # S x S bool: visible face (hair, hands and glasses excluded)
+    coarse: np.ndarray  # S x S float32: depth without detail, zero mean over the mask
+    detail: np.ndarray  # S x S float32: depth change caused by the skin displacement
+    valid_coarse: np.ndarray  # S x S bool
+    valid_detail: np.ndarray  # S x S bool
+    landmarks5: np.ndarray  # 5 x 2, crop pixels (true, before the simulated detector noise)
+    params: dict = field(default_factory=dict)
+
+
+def rotation(yaw: float, pitch: float, roll: float) -> np.ndarray:
+    y, p, r = np.radians([yaw, pitch, roll])
+    ry = np.array([[np.cos(y), 0, np.sin(y)], [0, 1, 0], [-np.sin(y), 0, np.cos(y)]])
+    rx = np.array([[1, 0, 0], [0, np.cos(p), -np.sin(p)], [0, np.sin(p), np.cos(p)]])
+    rz = np.array([[np.cos(r), -np.sin(r), 0], [np.sin(r), np.cos(r), 0], [0, 0, 1]])
+    return (rz @ ry @ rx).astype(np.float32)
+
+
+class Renderer:
+    def __init__(self, model: FaceModel, photos: list[np.ndarray] | None = None, size: int = CROP_SIZE):
+        self.model, self.photos, self.size = model, photos or [], size
+        self._pixels = pixel_centres(size)
+
+    def render(self, seed: int) -> Sample:
+        rng = np.random.default_rng(seed)
+        m, s = self.model, self.size
+        identity = rng.standard_normal(m.id_basis.shape[0]).astype(np.float32)
+        expression = m.sample_expression(rng)
+        head = m.vertices(identity, expression)
+        head_normals = vertex_normals(head, m.triangles)
+        yaw = float(np.clip(rng.normal(0, 25), -70, 70))
+        pitch, roll = float(np.clip(rng.normal(0, 12), -35, 35)), float(np.clip(rng.normal(0, 8), -25, 25))
+        rot = rotation(yaw, pitch, roll)
+        world, world_n = head @ rot.T, head_normals @ rot.T
+
+        # virtual image (y down) -> detected landmarks (with detector-like noise) -> the inference crop
+        to_img = lambda p: np.column_stack([p[:, 0], -p[:, 1]]) * IMAGE_SCALE  # noqa: E731
+        lm_img = to_img(m.landmarks5(world))
+        iod = np.linalg.norm(lm_img[1] - lm_img[0])
+        affine = rescale_affine(crop_affine(lm_img + rng.normal(0, 0.015 * max(iod, 1e-3), lm_img.shape)), s / CROP_SIZE)
+        scale = affine_scale(affine) * IMAGE_SCALE  # crop pixels per cm
+        lin = affine[:, :2] / affine_scale(affine)
+        verts = np.column_stack([to_img(world) @ affine[:, :2].T + affine[:, 2], world[:, 2] * scale])
+        normals = np.column_stack([np.column_stack([world_n[:, 0], -world_n[:, 1]]) @ lin.T, world_n[:, 2]])
+
+        scene, cast = cast_pixels(verts, m.triangles, s)
+        hit, tri, w = cast["hit"], cast["triangle"], cast["bary"]
+        corners = m.triangles[tri]
+        interp = lambda a: np.einsum("nk,nkc->nc", w, a[corners])  # noqa: E731
+        region = m.tri_region[tri]
+        depth = cast["depth"]
+        n = interp(normals)
+        n /= np.maximum(np.linalg.norm(n, axis=1, keepdims=True), 1e-9)
+        tex_uv = np.einsum("nk,nkc->nc", w, m.tri_uv[tri])
+        head_pos, head_n = interp(head), interp(head_normals)
+
+        # fine detail: displacement along the normal moves the surface by d / n_z along the view ray
+        disp_tex, detail_params = displacement_map(rng)
+        skin = region == FACE
+        disp_mm = np.zeros(len(tri), np.float32)
+        disp_mm[skin] = sample_texture(disp_tex, np.clip(tex_uv[skin], 0, 1))
+        nz = n[:, 2]
+        detail_hit = np.where(nz > 0.05, disp_mm * 0.1 * scale / np.maximum(nz, 0.05), 0).astype(np.float32)
+        detail = np.zeros(s * s, np.float32)
+        detail[hit] = detail_hit
+        dmap = detail.reshape(s, s)
+        ddx, ddy = np.gradient(dmap, axis=1)[hit.reshape(s, s)], np.gradient(dmap, axis=0)[hit.reshape(s, s)]
+        shade_n = np.column_stack([n[:, 0] - nz * ddx, n[:, 1] - nz * ddy, nz])
+        shade_n /= np.maximum(np.linalg.norm(shade_n, axis=1, keepdims=True), 1e-9)
+
+        # albedo per region
+        skin_tex, skin_base, look = appearance.skin_albedo(rng)
+        albedo = np.tile(skin_base, (len(tri), 1)).astype(np.float32)
+        albedo[skin] = sample_texture(skin_tex, np.clip(tex_uv[skin], 0, 1))
+        albedo[region == MOUTH] = [0.3, 0.09, 0.08]
+        eye = region == EYEBALL
+        gaze = head_n[eye, 2]
+        iris = appearance.IRIS_COLOURS[rng.integers(len(appearance.IRIS_COLOURS))]
+        albedo[eye] = np.where((gaze > 0.93)[:, None], np.where((gaze > 0.985)[:, None], 0.02, iris), [0.82, 0.78, 0.74])
+
+        # hair covers the scalp above a random hairline (head frame, cm) and spills over the silhouette
+        hair_mask = np.zeros(s * s, bool)
+        has_hair = rng.random() > 0.12
+        if has_hair:
+            hairline = rng.uniform(7.0, 10.0) - (2.5 if rng.random() < 0.2 else 0)
+            wave = 0.6 * np.sin(head_pos[:, 0] * rng.uniform(0.3, 0.8) + rng.uniform(0, 6))
+            sides = (np.abs(head_pos[:, 0]) > rng.uniform(5.5, 7.5)) & (head_pos[:, 1] > rng.uniform(-2, 3))
+            on_hit = ((head_pos[:, 1] > hairline + wave) | sides) & np.isin(region, [FACE, HEAD])
+            hair_mask[np.flatnonzero(hit)[on_hit]] = True
+            grow = int(rng.integers(0, max(2, s // 12)))
+            if grow:
+                grown = cv2.dilate(hair_mask.reshape(s, s).astype(np.uint8), np.ones((grow, grow), np.uint8))
+                hair_mask |= grown.ravel().astype(bool) & ~hit
+
+        # lighting: first-order ambient term, a key light with cast shadows, Blinn-Phong highlights
+        key = np.array([rng.normal(0, 0.6), rng.normal(-0.3, 0.5), rng.uniform(0.3, 1.0)], np.float32)
+        key /= np.linalg.norm(key)
+        ambient = rng.uniform(0.15, 0.5) * rng.normal(1, 0.05, 3)
+        amb_dir = rng.normal(0, 0.15, 3)
+        key_colour = rng.uniform(0.6, 1.1) * rng.normal(1, 0.06, 3)
+        points = np.column_stack([self._pixels[hit], depth[hit]]) + 0.5 * n
+        shadow_rays = np.column_stack([points, np.tile(key, (len(points), 1))]).astype(np.float32)
+        lit = ~scene.test_occlusions(o3d.core.Tensor(shadow_rays)).numpy().astype(bool)
+        ndl = np.clip(shade_n @ key, 0, None) * lit
+        half = key + [0, 0, 1]
+        half /= np.linalg.norm(half)
+        spec = rng.uniform(0.03, 0.25) * np.clip(shade_n @ half, 0, None) ** rng.uniform(15, 60) * lit
+        spec *= np.isin(region, [FACE, HEAD, EYEBALL])
+        shaded = albedo * (ambient + (shade_n @ amb_dir)[:, None] + ndl[:, None] * key_colour) + spec[:, None]
+
+        # compose: background, shoulders, head, hair, occluders
+        canvas = appearance.background(rng, s, self.photos)
+        chin = np.array([[0.0, -24.0, -4.0]], np.float32) @ rot.T
+        c = (to_img(chin) @ affine[:, :2].T + affine[:, 2])[0]
+        shirt = np.clip(rng.uniform(0, 1, 3) * (1 + 0.1 * appearance.smooth_noise(rng, (s, s), 3))[..., None], 0, 1)
+        shoulder = np.zeros((s, s), np.uint8)
+        cv2.ellipse(shoulder, (int(c[0]), int(c[1])), (int(scale * 22), int(scale * 10)), roll, 0, 360, 1, -1)
+        canvas[shoulder.astype(bool)] = shirt[shoulder.astype(bool)]
+        flat = canvas.reshape(-1, 3)
+        flat[hit] = np.clip(shaded, 0, 1)
+        if has_hair:
+            hair_colour = np.array(look["hair"]) * rng.uniform(0.8, 1.3)
+            strands = 1 + 0.35 * cv2.GaussianBlur(rng.standard_normal((s, s)).astype(np.float32), (1, 9), 0).ravel()
+            flat[hair_mask] = np.clip(hair_colour * strands[hair_mask, None] * (0.6 + 0.5 * ndl.mean()), 0, 1)
+        canvas = flat.reshape(s, s, 3)
+        lm_crop = lm_img @ affine[:, :2].T + affine[:, 2]
+        occluded = hair_mask.reshape(s, s).copy()
+        if rng.random() < 0.15:
+            occluded |= appearance.draw_glasses(rng, canvas, lm_crop[:2])
+        if rng.random() < 0.12:
+            occluded |= appearance.draw_hand(rng, canvas, skin_base, s)
+
+        image = self._camera_effects(rng, canvas)
+        face = np.zeros(s * s, bool)
+        face[hit] = np.isin(region, [FACE, EYEBALL])
+        mask = face.reshape(s, s) & ~occluded
+        base = depth.reshape(s, s)  # the undisplaced mesh
+        coarse = np.where(mask, base - base[mask].mean() if mask.any() else base, 0).astype(np.float32)
+        valid_detail = np.zeros(s * s, bool)
+        valid_detail[hit] = skin & (nz > 0.3)
+        valid_detail = valid_detail.reshape(s, s) & mask
+        params = {"seed": int(seed), "identity": identity.tolist(), "expression": expression.tolist(),
+                  "yaw": yaw, "pitch": pitch, "roll": roll, "crop_px_per_cm": float(scale), **detail_params, **look}
+        return Sample(image=image, mask=mask, coarse=coarse, detail=np.where(valid_detail, dmap, 0).astype(np.float32),
+                      valid_coarse=mask, valid_detail=valid_detail, landmarks5=lm_crop,
+                      params=params)
+
+    @staticmethod
+    def _camera_effects(rng: np.random.Generator, canvas: np.ndarray) -> np.ndarray:
+        img = np.clip(canvas, 0, 1) ** rng.uniform(0.85, 1.15) * rng.normal(1, 0.05, 3)
+        if rng.random() < 0.7:
+            img = cv2.GaussianBlur(img.astype(np.float32), (0, 0), rng.uniform(0.3, 1.2))
+        img = img + rng.normal(0, rng.uniform(0, 0.02), img.shape)
+        img8 = (np.clip(img, 0, 1) * 255).round().astype(np.uint8)
+        if rng.random() < 0.7:
+            ok, buf = cv2.imencode(".jpg", img8, [cv2.IMWRITE_JPEG_QUALITY, int(rng.integers(40, 96))])
+            img8 = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED)
+        return img8

@@ -1,0 +1,254 @@
+"""Training: one readable loop (nanoGPT style). Settings are the TrainConfig fields; override with key=value.
+
+    python -m facerecon train total_samples=60000 max_minutes=45
+    torchrun --nproc_per_node=2 -m facerecon train ...   (data-parallel, gloo on CPU / nccl on GPU)
+
+Data: synthetic shards (all three maps) and pseudo-labelled real photos (mask and coarse depth only), held in
+memory as rendered (256x256) and resized per batch to the current resolution of the schedule. A checkpoint is
+written every few minutes and on exit; a run restarted with the same out_dir resumes exactly where it stopped
+(batches are drawn from an RNG seeded by the step, so no data-order state is lost). With no checkpoint, training
+starts from init_from (the bundled weights/ by default) when it exists.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from torch.nn import functional as F
+
+from .model import FaceReconNet, NetworkConfig
+from .model.losses import mask_loss, masked_smooth_l1
+from .shards import VALID_COARSE, VALID_DETAIL, list_shards
+
+CACHE = Path.home() / ".cache" / "facerecon"
+
+
+@dataclass
+class TrainConfig:
+    synth_dirs: list[str] = field(default_factory=lambda: [str(CACHE / "data" / "synth_v1")])
+    real_dirs: list[str] = field(default_factory=lambda: [str(CACHE / "data" / "real_v1")])
+    out_dir: str = str(CACHE / "runs" / "main")
+    init_from: str = "weights"  # used only when out_dir has no checkpoint; "" = random init
+    val_fraction: float = 0.03  # last part of each source, never trained on
+    batch_size: int = 16
+    real_fraction: float = 0.25  # share of each batch drawn from real photos
+    lr: float = 2e-3
+    min_lr: float = 1e-4
+    warmup_steps: int = 200
+    weight_decay: float = 1e-4
+    total_samples: int = 100_000  # length of the cosine schedule
+    res_schedule: str = "128:70000,256"  # resolution 128 for the first 70000 samples, then 256
+    coarse_weight: float = 1.0
+    detail_weight: float = 2.0
+    real_coarse_weight: float = 0.5
+    ckpt_minutes: float = 5.0
+    max_minutes: float = 0.0  # stop (with a checkpoint) after this long; 0 = run to total_samples
+    log_every: int = 20
+    threads: int = 2
+    seed: int = 0
+    limit_samples: int = 0  # load at most this many samples per source (tests); 0 = all
+
+
+def parse_overrides(overrides: list[str]) -> TrainConfig:
+    cfg = TrainConfig()
+    for item in overrides:
+        key, _, value = item.partition("=")
+        if not hasattr(cfg, key):
+            raise SystemExit(f"unknown setting {key!r}; settings: {[f.name for f in dataclasses.fields(cfg)]}")
+        current = getattr(cfg, key)
+        setattr(cfg, key, value.split(",") if isinstance(current, list) else type(current)(value))
+    return cfg
+
+
+def resolution_at(schedule: str, samples_seen: int) -> int:
+    for part in schedule.split(","):
+        res, _, until = part.partition(":")
+        if not until or samples_seen < int(until):
+            return int(res)
+    return int(schedule.split(",")[-1].split(":")[0])
+
+
+class ShardData:
+    """All samples of some shard folders in memory (uint8 / float16), split into train and validation."""
+
+    def __init__(self, dirs: list[str], val_fraction: float, limit: int = 0):
+        parts = {k: [] for k in ("image", "mask", "coarse", "detail", "valid")}
+        for d in dirs:
+            for path in list_shards(Path(d)):
+                with np.load(path) as z:
+                    for k in parts:
+                        parts[k].append(z[k])
+                if limit and sum(len(a) for a in parts["image"]) >= limit:
+                    break
+        self.arrays = {k: np.concatenate(v)[:limit or None] if v else None for k, v in parts.items()}
+        n = len(self.arrays["image"]) if parts["image"] else 0
+        n_val = int(round(n * val_fraction))
+        self.train_idx, self.val_idx = np.arange(n - n_val), np.arange(n - n_val, n)
+
+    def __len__(self) -> int:
+        return len(self.train_idx)
+
+    def batch(self, idx: np.ndarray, res: int, rng: np.random.Generator | None = None) -> dict[str, torch.Tensor]:
+        """Tensors at resolution res (depth values rescaled with it); rng given = augment (flip, colour)."""
+        a = self.arrays
+        image = torch.from_numpy(a["image"][idx]).permute(0, 3, 1, 2).float() / 255
+        maps = torch.from_numpy(np.stack([a["mask"][idx], a["coarse"][idx], a["detail"][idx],
+                                          a["valid"][idx] & VALID_COARSE, (a["valid"][idx] & VALID_DETAIL) // 2],
+                                         1).astype(np.float32))
+        if rng is not None:
+            flip = torch.from_numpy(rng.random(len(idx)) < 0.5)
+            image[flip], maps[flip] = image[flip].flip(-1), maps[flip].flip(-1)
+            gain = torch.from_numpy(rng.normal(1, 0.08, (len(idx), 3, 1, 1)).astype(np.float32))
+            gamma = torch.from_numpy(rng.uniform(0.8, 1.25, (len(idx), 1, 1, 1)).astype(np.float32))
+            image = (image.clamp(0, 1) ** gamma * gain).clamp(0, 1)
+        size = image.shape[-1]
+        if res != size:
+            image = F.interpolate(image, size=(res, res), mode="area")
+            maps = F.interpolate(maps, size=(res, res), mode="area")
+            maps[:, 1:3] *= res / size  # depth is in crop pixels: it scales with the crop
+            maps[:, 3:] = (maps[:, 3:] > 0.999).float()  # valid only where every source pixel was valid
+        return {"image": image, "mask": maps[:, 0:1], "coarse": maps[:, 1:2], "detail": maps[:, 2:3],
+                "valid_coarse": maps[:, 3:4], "valid_detail": maps[:, 4:5]}
+
+
+def compute_losses(model: torch.nn.Module, b: dict[str, torch.Tensor], cfg: TrainConfig,
+                   coarse_weights: torch.Tensor) -> dict[str, torch.Tensor]:
+    logits, coarse, detail = model(b["image"])
+    res = b["image"].shape[-1]
+    lm = mask_loss(logits, b["mask"])
+    lc = masked_smooth_l1(coarse, b["coarse"], b["valid_coarse"] * coarse_weights.view(-1, 1, 1, 1), scale=res / 64)
+    ld = masked_smooth_l1(detail, b["detail"], b["valid_detail"], beta=1.0, scale=0.05 * res / 256)
+    total = lm + cfg.coarse_weight * lc + cfg.detail_weight * ld
+    return {"loss": total, "mask": lm, "coarse": lc, "detail": ld}
+
+
+@torch.no_grad()
+def validate(model: torch.nn.Module, data: ShardData, res: int, batch_size: int = 32) -> dict[str, float]:
+    """Mask IoU, coarse MAE (crop px at 256) and detail correlation on the validation split."""
+    model.eval()
+    inter = union = mae_sum = mae_n = 0.0
+    dp, dt = [], []
+    for i in range(0, len(data.val_idx), batch_size):
+        b = data.batch(data.val_idx[i:i + batch_size], res)
+        logits, coarse, detail = model(b["image"])
+        pred = logits > 0
+        gt = b["mask"] > 0.5
+        inter += float((pred & gt).sum())
+        union += float((pred | gt).sum())
+        v = b["valid_coarse"] > 0
+        # compare shapes, not offsets: both maps zero-mean over the valid region of each sample
+        for k in range(len(coarse)):
+            if v[k].any():
+                p, t = coarse[k][v[k]], b["coarse"][k][v[k]]
+                mae_sum += float(((p - p.mean()) - (t - t.mean())).abs().sum()) * 256 / res
+                mae_n += float(v[k].sum())
+        vd = b["valid_detail"] > 0
+        dp.append(detail[vd].numpy())
+        dt.append(b["detail"][vd].numpy())
+    model.train()
+    dp, dt = np.concatenate(dp) if dp else np.zeros(0), np.concatenate(dt) if dt else np.zeros(0)
+    corr = float(np.corrcoef(dp, dt)[0, 1]) if len(dp) > 10 and dp.std() > 0 and dt.std() > 0 else float("nan")
+    return {"mask_iou": inter / max(union, 1), "coarse_mae_px": mae_sum / max(mae_n, 1), "detail_corr": corr}
+
+
+def lr_at(cfg: TrainConfig, step: int, samples_seen: int) -> float:
+    if step < cfg.warmup_steps:
+        return cfg.lr * (step + 1) / cfg.warmup_steps
+    t = min(samples_seen / cfg.total_samples, 1.0)
+    return cfg.min_lr + 0.5 * (cfg.lr - cfg.min_lr) * (1 + math.cos(math.pi * t))
+
+
+def main(overrides: list[str] | None = None) -> int:
+    cfg = parse_overrides(overrides or [])
+    distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1
+    if distributed:
+        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+    rank, world = (dist.get_rank(), dist.get_world_size()) if distributed else (0, 1)
+    torch.set_num_threads(max(1, cfg.threads // world))
+    torch.manual_seed(cfg.seed)
+    out = Path(cfg.out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    log = (lambda msg: print(msg, flush=True)) if rank == 0 else (lambda msg: None)
+
+    synth = ShardData(cfg.synth_dirs, cfg.val_fraction, cfg.limit_samples)
+    real = ShardData([d for d in cfg.real_dirs if Path(d).exists()], cfg.val_fraction, cfg.limit_samples)
+    log(f"data: {len(synth)} synthetic + {len(real)} real training samples")
+
+    from .hub import load_pretrained, save_pretrained  # deferred: hub imports the network too
+
+    ckpt_path = out / "checkpoint.pt"
+    step = samples_seen = 0
+    if ckpt_path.exists():
+        ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=True)
+        model = FaceReconNet(NetworkConfig.from_dict(ckpt["network_config"]))
+        model.load_state_dict(ckpt["model"])
+        step, samples_seen = ckpt["step"], ckpt["samples_seen"]
+        log(f"resumed from {ckpt_path} at step {step} ({samples_seen} samples)")
+    elif cfg.init_from and (Path(cfg.init_from) / "model.safetensors").exists():
+        model = load_pretrained(cfg.init_from, dtype=torch.float32)
+        log(f"initialised from {cfg.init_from}")
+    else:
+        model = FaceReconNet(NetworkConfig())
+        log("random initialisation")
+    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    if ckpt_path.exists():
+        optimizer.load_state_dict(ckpt["optimizer"])
+    net = torch.nn.parallel.DistributedDataParallel(model) if distributed else model
+    model.train()
+
+    def save() -> None:
+        if rank != 0:
+            return
+        tmp = ckpt_path.with_suffix(".tmp")
+        torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "step": step,
+                    "samples_seen": samples_seen, "network_config": model.config.to_dict(),
+                    "train_config": dataclasses.asdict(cfg)}, tmp)
+        os.replace(tmp, ckpt_path)
+        save_pretrained(model, out / "export", notes={"samples_seen": samples_seen, "step": step})
+
+    t_start = last_ckpt = time.time()
+    n_real = int(round(cfg.batch_size * cfg.real_fraction)) if len(real) else 0
+    n_synth = cfg.batch_size - n_real
+    while samples_seen < cfg.total_samples:
+        res = resolution_at(cfg.res_schedule, samples_seen)
+        rng = np.random.default_rng([cfg.seed, step, rank])
+        parts = [synth.batch(rng.choice(synth.train_idx, n_synth), res, rng)]
+        if n_real:
+            parts.append(real.batch(rng.choice(real.train_idx, n_real), res, rng))
+        b = {k: torch.cat([p[k] for p in parts]) for k in parts[0]}
+        coarse_w = torch.tensor([1.0] * n_synth + [cfg.real_coarse_weight] * n_real)
+        for g in optimizer.param_groups:
+            g["lr"] = lr_at(cfg, step, samples_seen)
+        losses = compute_losses(net, b, cfg, coarse_w)
+        optimizer.zero_grad(set_to_none=True)
+        losses["loss"].backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
+        optimizer.step()
+        step += 1
+        samples_seen += cfg.batch_size * world
+        elapsed = (time.time() - t_start) / 60
+        if step % cfg.log_every == 0:
+            log(json.dumps({"step": step, "samples": samples_seen, "res": res, "minutes": round(elapsed, 2),
+                            "lr": round(lr_at(cfg, step, samples_seen), 6),
+                            **{k: round(v.item(), 4) for k, v in losses.items()}}))
+        stop = cfg.max_minutes and elapsed >= cfg.max_minutes
+        if time.time() - last_ckpt > cfg.ckpt_minutes * 60 or stop or samples_seen >= cfg.total_samples:
+            save()
+            last_ckpt = time.time()
+            if rank == 0:
+                log(json.dumps({"step": step, "val_synth": validate(model, synth, res),
+                                "val_real": validate(model, real, res) if len(real) else None}))
+        if stop:
+            break
+    if distributed:
+        dist.barrier()
+        dist.destroy_process_group()
+    return 0

@@ -1,0 +1,115 @@
+import json
+import shutil
+import subprocess
+
+import numpy as np
+import pygltflib
+import pytest
+import trimesh
+
+from facerecon.align import MM_PER_CROP_PIXEL
+from facerecon.export import write_maps, write_mesh
+from facerecon.mesh import build_mesh, texture_uv
+from facerecon.predictor import FaceReconstruction
+
+from .conftest import ROOT
+
+
+def make_face(step_depth: float = 40.0) -> FaceReconstruction:
+    """A flat disc with a depth step down its middle and a ripple in the detail map."""
+    yy, xx = np.mgrid[0:256, 0:256].astype(np.float32)
+    mask = (((xx - 128) ** 2 + (yy - 128) ** 2) < 90 ** 2).astype(np.float32)
+    coarse = np.where(xx < 128, 0.0, step_depth).astype(np.float32)
+    detail = (0.5 * np.sin(xx / 3)).astype(np.float32)
+    rgb = np.zeros((256, 256, 3), np.uint8)
+    rgb[..., 0] = xx.astype(np.uint8)
+    return FaceReconstruction(mask=mask, coarse_depth=coarse, detail=detail, crop_affine=np.eye(2, 3),
+                              crop_rgb=rgb, texture_rgb=np.repeat(np.repeat(rgb, 2, 0), 2, 1),
+                              box=np.array([0, 0, 256, 256.0]), landmarks5=np.zeros((5, 2)), score=1.0)
+
+
+def test_mesh_is_cut_to_the_mask_and_at_depth_jumps():
+    face = make_face()
+    mesh = build_mesh(face, detail_strength=0.0)
+    v, t = np.asarray(mesh.vertices), np.asarray(mesh.triangles)
+    assert len(v) == int((face.mask > 0.5).sum())
+    z = v[t][:, :, 2] / MM_PER_CROP_PIXEL
+    assert np.ptp(z, axis=1).max() < 1e-6  # no triangle bridges the 40-pixel step
+    assert mesh.has_vertex_normals() and mesh.has_vertex_colors()
+    n = np.asarray(mesh.vertex_normals)
+    assert (n[:, 2] > 0.99).mean() > 0.99  # flat parts face the viewer (+Z)
+
+
+def test_detail_strength_and_decimation():
+    face = make_face(step_depth=0.0)
+    flat = np.asarray(build_mesh(face, detail_strength=0.0).vertices)[:, 2]
+    full = np.asarray(build_mesh(face, detail_strength=1.0).vertices)[:, 2]
+    double = np.asarray(build_mesh(face, detail_strength=2.0).vertices)[:, 2]
+    assert np.ptp(flat) == 0 and np.allclose(double - flat, 2 * (full - flat))
+    small = build_mesh(face, target_triangles=2000)
+    assert 0 < len(small.triangles) <= 2000
+
+
+def test_texture_uv_puts_a_pixel_on_its_texel():
+    face = make_face()
+    mesh = build_mesh(face)
+    v = np.asarray(mesh.vertices)
+    uv = texture_uv(v)
+    tex = face.texture_rgb
+    px = np.clip((uv[:, 0] * tex.shape[1]).astype(int), 0, tex.shape[1] - 1)
+    py = np.clip(((1 - uv[:, 1]) * tex.shape[0]).astype(int), 0, tex.shape[0] - 1)
+    np.testing.assert_array_equal(tex[py, px, 0], (np.asarray(mesh.vertex_colors)[:, 0] * 255).round())
+
+
+@pytest.fixture(scope="module")
+def written(tmp_path_factory):
+    out = tmp_path_factory.mktemp("export")
+    face = make_face()
+    mesh = build_mesh(face)
+    return out, write_mesh(mesh, face.texture_rgb, out), write_maps(face, out), mesh
+
+
+def test_glb_is_valid_gltf2_read_back_by_a_second_library(written):
+    out, paths, _, mesh = written
+    gltf = pygltflib.GLTF2().load(str(paths["glb"]))
+    assert gltf.asset.version == "2.0"
+    prim = gltf.meshes[0].primitives[0]
+    assert gltf.accessors[prim.attributes.POSITION].count == len(mesh.vertices)
+    assert gltf.accessors[prim.indices].count == 3 * len(mesh.triangles)
+    assert prim.attributes.TEXCOORD_0 is not None and gltf.images and gltf.textures
+    blob = gltf.binary_blob()
+    assert len(blob) >= gltf.buffers[0].byteLength
+    assert all(bv.byteOffset % 4 == 0 for bv in gltf.bufferViews if bv.byteOffset)
+
+
+def test_glb_passes_the_khronos_validator(written):
+    out, paths, _, _ = written
+    script = ROOT / "tools" / "validate_gltf.js"
+    if not shutil.which("node") or not (ROOT / "node_modules" / "gltf-validator").is_dir():
+        pytest.skip("the Khronos glTF validator is not installed (npm ci)")
+    report = json.loads(subprocess.run(["node", str(script), str(paths["glb"])], capture_output=True, text=True,
+                                       check=True, timeout=120).stdout)
+    assert report["errors"] == 0 and report["warnings"] == 0, report
+
+
+def test_obj_ply_stl_read_back(written):
+    out, paths, _, mesh = written
+    obj = trimesh.load(paths["obj"], force="mesh")
+    assert len(obj.faces) == len(mesh.triangles)
+    assert (out / "face.mtl").is_file() and any(out.glob("*.png"))
+    assert isinstance(obj.visual, trimesh.visual.TextureVisuals) and obj.visual.material.image is not None
+    ply = trimesh.load(paths["ply"])
+    assert len(ply.vertices) == len(mesh.vertices) and ply.visual.vertex_colors.shape[0] == len(mesh.vertices)
+    stl = trimesh.load(paths["stl"])
+    assert len(stl.faces) == len(mesh.triangles)
+
+
+def test_maps_files(written):
+    out, _, maps, _ = written
+    import cv2
+
+    depth = cv2.imread(str(maps["depth"]), cv2.IMREAD_UNCHANGED)
+    assert depth.dtype == np.uint16 and depth.shape == (256, 256)
+    npz = np.load(maps["maps"])
+    assert set(npz.files) == {"mask", "coarse_depth", "detail", "depth", "crop_affine", "crop_rgb"}
+    np.testing.assert_allclose(npz["depth"], npz["coarse_depth"] + npz["detail"])

@@ -1,0 +1,83 @@
+"""The predictor on real photos (examples/astronaut.png: NASA, public domain), with the bundled weights."""
+import numpy as np
+import pytest
+
+from facerecon.align import CANONICAL_LANDMARKS, apply_affine
+from facerecon.errors import ImageReadError, NoFaceFound
+from facerecon.pseudo_labels import canonical_triangles, label_face
+
+from .conftest import EXAMPLES
+
+
+def test_one_face_with_all_maps(reconstructor, astronaut):
+    faces = reconstructor(astronaut)
+    assert len(faces) == 1
+    f = faces[0]
+    for name in ("mask", "coarse_depth", "detail", "depth"):
+        arr = getattr(f, name)
+        assert arr.shape == (256, 256) and arr.dtype == np.float32 and np.isfinite(arr).all()
+    assert f.crop_rgb.shape == (256, 256, 3) and f.texture_rgb.shape == (512, 512, 3)
+    np.testing.assert_allclose(f.depth, f.coarse_depth + f.detail)
+    inside = f.mask > 0.5
+    assert abs(f.coarse_depth[inside].mean()) < 1e-3  # zero mean over the face mask
+    # the affine takes the detected landmarks near the canonical spots (least squares over 5 points)
+    assert np.abs(apply_affine(f.crop_affine, f.landmarks5) - CANONICAL_LANDMARKS).max() < 8
+    x0, y0, x1, y1 = f.box
+    assert (x0 < f.landmarks5[:, 0]).all() and (f.landmarks5[:, 0] < x1).all()
+    assert set(f.timings) >= {"decode", "detect", "align", "network"}
+
+
+def test_trained_model_agrees_with_mediapipe_on_a_real_photo(reconstructor, detector, astronaut):
+    """Not a random network: mask and depth match MediaPipe Face Mesh's face region and relief."""
+    shared = EXAMPLES.parent.parent / "shared" / "data" / "mediapipe_canonical"
+    if not shared.is_dir():
+        pytest.skip("../shared/data/mediapipe_canonical is needed for the reference mesh topology")
+    det = detector(astronaut)[0]
+    ref = label_face(astronaut, det.mesh, det.landmarks5, canonical_triangles(shared.parent))
+    f = reconstructor(astronaut, faces=[det])[0]
+    pred, gt = f.mask > 0.5, ref["mask"]
+    iou = (pred & gt).sum() / (pred | gt).sum()
+    both = pred & gt
+    r = np.corrcoef(f.coarse_depth[both], ref["coarse"][both])[0, 1]
+    assert iou > 0.75, iou
+    assert r > 0.75, r
+
+
+def test_several_faces_go_through_the_network_as_one_batch(reconstructor, astronaut):
+    two = np.concatenate([astronaut, astronaut[:, ::-1]], axis=1)
+    batches = []
+    backend = reconstructor.backend
+    real_call = backend.__class__.__call__
+
+    def spy(self, batch):
+        batches.append(batch.shape[0])
+        return real_call(self, batch)
+
+    backend.__class__.__call__ = spy
+    try:
+        faces = reconstructor(two)
+    finally:
+        backend.__class__.__call__ = real_call
+    assert len(faces) == 2 and batches == [2]
+    centres = sorted((f.box[0] + f.box[2]) / 2 for f in faces)
+    assert centres[0] < 512 < centres[1]
+
+
+def test_no_face(reconstructor):
+    with pytest.raises(NoFaceFound):
+        reconstructor(EXAMPLES / "cat_no_face.png")
+    with pytest.raises(NoFaceFound):
+        reconstructor(np.full((300, 400, 3), 127, np.uint8))
+
+
+def test_unreadable_input(reconstructor, tmp_path):
+    bad = tmp_path / "photo.jpg"
+    bad.write_bytes(b"GIF89a broken")
+    with pytest.raises(ImageReadError):
+        reconstructor(bad)
+
+
+def test_tiny_and_huge_aspect_images_do_not_crash(reconstructor):
+    for shape in [(1, 1, 3), (20, 2000, 3), (3000, 16, 3)]:
+        with pytest.raises(NoFaceFound):
+            reconstructor(np.zeros(shape, np.uint8))
