@@ -1,4 +1,4 @@
-"""Command line: python -m facerecon {predict, export-onnx, synth, pseudo-label, train}."""
+"""Command line: python -m facerecon {predict, export-onnx, evaluate, synth, pseudo-label, train}."""
 from __future__ import annotations
 
 import argparse
@@ -57,6 +57,14 @@ def _export_onnx(args: argparse.Namespace) -> int:
     return 0
 
 
+def _evaluate(args: argparse.Namespace) -> int:
+    from .evaluate import evaluate
+
+    report = evaluate(args.model, args.out, args.synth_count, args.data, args.backend)
+    print((args.out / "report.md").read_text())
+    return 0 if not report["real"]["failures"] else 1
+
+
 def _synth(args: argparse.Namespace) -> int:
     from .synth.engine import synthesise
 
@@ -104,6 +112,14 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--out", type=Path, default=Path("weights/model.onnx"))
     _model_args(s)
     s.set_defaults(func=_export_onnx)
+
+    s = sub.add_parser("evaluate", help="measure the model on synthetic and held-out real faces")
+    s.add_argument("--out", type=Path, default=Path("reports/eval"))
+    s.add_argument("--synth-count", type=int, default=300)
+    s.add_argument("--backend", choices=["torch", "onnx"], default="torch")
+    s.add_argument("--data", type=Path, default=None, help="the shared data folder (default ../shared/data)")
+    _model_args(s)
+    s.set_defaults(func=_evaluate)
 
     s = sub.add_parser("synth", help="render synthetic training shards")
     s.add_argument("--out", type=Path, required=True)

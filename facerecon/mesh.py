@@ -5,6 +5,7 @@ crop centre. Vertex (X, Y) comes from crop pixel (x, y) so UVs are a function of
 """
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import open3d as o3d
 
@@ -25,9 +26,20 @@ def texture_uv(vertices: np.ndarray) -> np.ndarray:
     return np.column_stack([(x + 0.5) / CROP_SIZE, 1 - (y + 0.5) / CROP_SIZE])
 
 
+def face_region(mask: np.ndarray, threshold: float = 0.5, min_share: float = 0.05) -> np.ndarray:
+    """mask > threshold without stray islands: components smaller than min_share of the largest are dropped."""
+    inside = (mask > threshold).astype(np.uint8)
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(inside, connectivity=4)
+    if n <= 2:
+        return inside.astype(bool)
+    areas = stats[1:, cv2.CC_STAT_AREA]
+    keep = np.flatnonzero(areas >= min_share * areas.max()) + 1
+    return np.isin(labels, keep)
+
+
 def build_mesh(face: FaceReconstruction, detail_strength: float = 1.0, step: int = 1, mask_threshold: float = 0.5,
                max_slope: float = 4.0, target_triangles: int | None = None) -> o3d.geometry.TriangleMesh:
-    """Triangulate the masked depth map (coarse + detail_strength * detail).
+    """Triangulate the depth map (coarse + detail_strength * detail) over the face region (face_region).
 
     A triangle is dropped when its depth range exceeds max_slope times its edge length in pixels: that is a
     jump (face edge against hair, an occluder), not a surface. target_triangles decimates (quadric error).
@@ -35,7 +47,7 @@ def build_mesh(face: FaceReconstruction, detail_strength: float = 1.0, step: int
     if step < 1:
         raise ValueError("step must be >= 1")
     depth = (face.coarse_depth + detail_strength * face.detail)[::step, ::step]
-    inside = face.mask[::step, ::step] > mask_threshold
+    inside = face_region(face.mask, mask_threshold)[::step, ::step]
     h, w = depth.shape
     index = np.full((h, w), -1, np.int64)
     index[inside] = np.arange(inside.sum())

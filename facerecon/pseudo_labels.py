@@ -6,7 +6,6 @@ No detail label: the detail loss is off for these samples (valid bit 1 is never 
 """
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +16,7 @@ from .errors import FaceReconError
 from .image_io import load_image
 from .raster import cast_pixels
 from .shards import shard_path, write_shard
+from .splits import is_held_out
 from .synth.face_model import default_data_dir
 
 
@@ -39,11 +39,6 @@ def label_face(rgb: np.ndarray, mesh: np.ndarray, landmarks5: np.ndarray, triang
     return {"image": warp_to_crop(rgb, affine, size), "mask": mask, "coarse": coarse.astype(np.float32),
             "detail": np.zeros((size, size), np.float32), "valid_coarse": mask,
             "valid_detail": np.zeros((size, size), bool), "crop_affine": affine}
-
-
-def is_held_out(name: str) -> bool:
-    """The fixed evaluation split of the real photos: one file name in ten, by hash (stable across machines)."""
-    return hashlib.sha1(name.encode()).digest()[0] % 10 == 0
 
 
 def pseudo_label_photos(photos: list[Path], out_dir: Path, split: str = "all", shard_size: int = 200) -> int:

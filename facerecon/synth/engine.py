@@ -10,6 +10,7 @@ import cv2
 import numpy as np
 
 from ..shards import list_shards, shard_path, write_shard
+from ..splits import is_held_out
 from .face_model import FaceModel, default_data_dir
 from .render import Renderer
 
@@ -18,7 +19,7 @@ _renderer: Renderer | None = None
 
 
 def background_photos(data_dir: Path, limit: int = 300) -> list[np.ndarray]:
-    files = sorted((data_dir / "congress").glob("*.jpg"))[:limit]
+    files = [f for f in sorted((data_dir / "congress").glob("*.jpg")) if not is_held_out(f.name)][:limit]
     return [cv2.cvtColor(cv2.imread(str(f)), cv2.COLOR_BGR2RGB) for f in files]
 
 

@@ -1,0 +1,107 @@
+"""facerecon web demo: upload a photo, see the maps, turn the 3D face, download the mesh.
+
+    python app.py            # http://127.0.0.1:7860
+    python app.py --share    # a public gradio share link
+All work happens in the facerecon package (facerecon.demo); this file only wires widgets to it.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+from pathlib import Path
+
+import gradio as gr
+
+from facerecon import demo
+from facerecon.errors import FaceReconError, ImageReadError, NoFaceFound
+from facerecon.predictor import FaceReconstructor
+
+EXAMPLES = Path(__file__).parent / "examples"
+RECONSTRUCTOR = FaceReconstructor.from_pretrained(backend=os.environ.get("FACERECON_BACKEND", "torch"), device="auto")
+STORE = demo.OutputStore(Path(tempfile.gettempdir()) / "facerecon-demo")
+
+
+def _face_outputs(faces, index: int, strength: float):
+    face = faces[index]
+    pics = demo.pictures(face, strength)
+    files = demo.downloads(face, STORE.new_dir(), strength)
+    timings = "**Timings:** " + " · ".join(f"{k.replace('_', ' ')} {v:.0f} ms" for k, v in face.timings.items())
+    return (pics["mask"], pics["depth"], pics["detail"], pics["normals"], str(files["glb"]),
+            [str(files[k]) for k in ("glb", "obj_zip", "ply", "stl", "npz")], timings)
+
+
+def reconstruct(image: dict | None, strength: float, progress=gr.Progress()):
+    # preprocess=False: the upload's file path comes straight here, so facerecon's own decoder (EXIF, 16-bit,
+    # CMYK, size limits, clear errors) reads it instead of gradio's image preprocessing
+    path = (image or {}).get("path")
+    if not path:
+        raise gr.Error("Please upload a photo, take one with the webcam or paste one first.")
+    progress(0.1, desc="Finding faces and predicting depth")
+    try:
+        result = demo.reconstruct(RECONSTRUCTOR, path)
+    except ImageReadError as e:
+        raise gr.Error(f"This file could not be read as an image. {e}") from None
+    except NoFaceFound:
+        raise gr.Error("No face was found in this photo. Try a photo where a face is clearly visible.") from None
+    except FaceReconError as e:
+        raise gr.Error(str(e)) from None
+    for warning in result.warnings:
+        gr.Warning(warning)
+    progress(0.6, desc="Building the mesh")
+    gallery = [(f.crop_rgb, f"Face {i + 1}") for i, f in enumerate(result.faces)]
+    return (result.faces, 0, gallery, *_face_outputs(result.faces, 0, strength))
+
+
+def select_face(faces, strength: float, evt: gr.SelectData):
+    if not faces:
+        raise gr.Error("Reconstruct a photo first.")
+    return (evt.index, *_face_outputs(faces, evt.index, strength))
+
+
+def change_strength(faces, index: int, strength: float):
+    if not faces:
+        return (gr.skip(),) * 7
+    return _face_outputs(faces, index, strength)
+
+
+with gr.Blocks(title="facerecon: 3D face from one photo", delete_cache=(900, 1800)) as app:
+    gr.Markdown("# facerecon\nDetailed 3D face reconstruction from a single photo: face mask, coarse depth, "
+                "fine detail and a mesh you can download.")
+    faces_state, index_state = gr.State([]), gr.State(0)
+    with gr.Row():
+        with gr.Column(scale=1):
+            image = gr.Image(label="Photo", type="filepath", sources=["upload", "webcam", "clipboard"], height=360)
+            strength = gr.Slider(0.0, 3.0, value=1.0, step=0.1, label="Detail strength (0 = coarse shape only)")
+            run = gr.Button("Reconstruct", variant="primary")
+            gr.Examples([[str(EXAMPLES / "astronaut.png")], [str(EXAMPLES / "two_faces.jpg")]], inputs=[image])
+            gallery = gr.Gallery(label="Faces found: click one to show it", columns=4, rows=1, height=150,
+                                 object_fit="contain", allow_preview=False)
+        with gr.Column(scale=2):
+            viewer = gr.Model3D(label="3D face (drag to turn, scroll to zoom)", height=420,
+                                clear_color=(0.94, 0.94, 0.96, 1.0), camera_position=(-90, 90, None))
+            with gr.Row():
+                mask = gr.Image(label="Face mask", height=200)
+                depth = gr.Image(label="Depth (red = near)", height=200)
+                detail = gr.Image(label="Detail", height=200)
+                normals = gr.Image(label="Shaded normals", height=200)
+            files = gr.File(label="Downloads: GLB, OBJ (zip), PLY, STL, maps.npz", file_count="multiple")
+            timings = gr.Markdown()
+    gr.Markdown(f"Running on **{RECONSTRUCTOR.device.upper()}** with the {RECONSTRUCTOR.backend.name} backend. "
+                "Photos are processed in memory and their results deleted after 30 minutes.")
+
+    face_outputs = [mask, depth, detail, normals, viewer, files, timings]
+    run.click(reconstruct, [image, strength], [faces_state, index_state, gallery, *face_outputs],
+              api_name="reconstruct", preprocess=False)
+    gallery.select(select_face, [faces_state, strength], [index_state, *face_outputs], api_name=False)
+    strength.release(change_strength, [faces_state, index_state, strength], face_outputs, api_name=False)
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description="facerecon web demo")
+    parser.add_argument("--share", action="store_true", help="create a public gradio share link")
+    parser.add_argument("--host", default=None, help="default 127.0.0.1 (or $GRADIO_SERVER_NAME)")
+    parser.add_argument("--port", type=int, default=None, help="default 7860 (or $GRADIO_SERVER_PORT)")
+    args = parser.parse_args()
+    app.queue(default_concurrency_limit=2, max_size=32).launch(server_name=args.host, server_port=args.port,
+                                                                share=args.share)

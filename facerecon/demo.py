@@ -1,0 +1,107 @@
+"""What the web demo does, as library calls: reconstruct with plain-language checks, pictures and downloads.
+
+app.py only wires these to widgets.
+"""
+from __future__ import annotations
+
+import shutil
+import time
+import uuid
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from . import visualize
+from .align import CANONICAL_LANDMARKS, apply_affine
+from .export import write_maps, write_mesh
+from .image_io import load_image
+from .mesh import build_mesh
+from .predictor import FaceReconstruction, FaceReconstructor
+
+SMALL_FACE_PX = 60  # faces narrower than this (in the photo) give a warning: little detail to recover
+LARGE_PHOTO_PX = 16_000_000
+TURN_LIMIT = 0.35  # nose offset from the eye midpoint, in inter-ocular distances: beyond ~40 degrees of yaw
+
+
+@dataclass
+class Reconstruction:
+    faces: list[FaceReconstruction]
+    warnings: list[str] = field(default_factory=list)
+
+
+def reconstruct(rec: FaceReconstructor, image) -> Reconstruction:
+    """Run the reconstructor; warn about what will make the result poor. Errors (ImageReadError, NoFaceFound)
+    propagate with their messages."""
+    t0 = time.perf_counter()
+    rgb = load_image(image)
+    decode_ms = (time.perf_counter() - t0) * 1e3
+    warnings = []
+    if rgb.shape[0] * rgb.shape[1] > LARGE_PHOTO_PX:
+        warnings.append(f"The photo is very large ({rgb.shape[1]}x{rgb.shape[0]}); it was processed, but a "
+                        "smaller copy would upload and run faster.")
+    faces = rec(rgb)
+    for i, f in enumerate(faces):
+        f.timings["decode"] = decode_ms
+        label = f"Face {i + 1}" if len(faces) > 1 else "The face"
+        width = f.box[2] - f.box[0]
+        if width < SMALL_FACE_PX:
+            warnings.append(f"{label} is small in the photo ({width:.0f} pixels wide): expect little detail.")
+        if abs(head_turn(f)) > TURN_LIMIT:
+            warnings.append(f"{label} is turned far to the side: the hidden half of the face is guessed.")
+    return Reconstruction(faces, warnings)
+
+
+def head_turn(face: FaceReconstruction) -> float:
+    """Signed nose offset from the eye midpoint along the eye line, in inter-ocular distances (0 = frontal)."""
+    lm = apply_affine(face.crop_affine, face.landmarks5)
+    eye_axis = lm[1] - lm[0]
+    iod = np.linalg.norm(eye_axis)
+    canonical = (CANONICAL_LANDMARKS[2] - CANONICAL_LANDMARKS[:2].mean(0)) @ eye_axis / iod
+    return float(((lm[2] - lm[:2].mean(0)) @ eye_axis / iod - canonical) / iod)
+
+
+def pictures(face: FaceReconstruction, detail_strength: float = 1.0) -> dict[str, np.ndarray]:
+    return {"mask": visualize.mask_overlay(face), "depth": visualize.depth_colour(face, detail_strength),
+            "detail": visualize.detail_picture(face), "normals": visualize.shaded_normals(face, detail_strength)}
+
+
+def downloads(face: FaceReconstruction, out_dir: Path, detail_strength: float = 1.0) -> dict[str, Path]:
+    """face.glb, face_obj.zip (OBJ + MTL + PNG), face.ply, face.stl and maps.npz in out_dir."""
+    t0 = time.perf_counter()
+    out_dir = Path(out_dir)
+    mesh_dir = out_dir / "mesh"
+    paths = write_mesh(build_mesh(face, detail_strength=detail_strength), face.texture_rgb, mesh_dir)
+    obj_zip = out_dir / "face_obj.zip"
+    with zipfile.ZipFile(obj_zip, "w", zipfile.ZIP_DEFLATED) as z:
+        for f in mesh_dir.iterdir():
+            if f.suffix in (".obj", ".mtl", ".png"):
+                z.write(f, f.name)
+    maps = write_maps(face, out_dir / "maps")["maps"]
+    face.timings["mesh_and_downloads"] = (time.perf_counter() - t0) * 1e3
+    return {"glb": paths["glb"], "obj_zip": obj_zip, "ply": paths["ply"], "stl": paths["stl"], "npz": maps}
+
+
+class OutputStore:
+    """Per-request output folders under one root, pruned by age and count so temporary files stay bounded."""
+
+    def __init__(self, root: Path, max_age_s: float = 1800, max_dirs: int = 64):
+        self.root, self.max_age_s, self.max_dirs = Path(root), max_age_s, max_dirs
+        self.root.mkdir(parents=True, exist_ok=True)
+
+    def new_dir(self) -> Path:
+        self.prune()
+        d = self.root / f"{time.time():.0f}-{uuid.uuid4().hex[:8]}"
+        d.mkdir()
+        return d
+
+    def prune(self) -> None:
+        dirs = sorted((p for p in self.root.iterdir() if p.is_dir()), key=lambda p: p.stat().st_mtime)
+        now = time.time()
+        for i, d in enumerate(dirs):
+            if now - d.stat().st_mtime > self.max_age_s or len(dirs) - i >= self.max_dirs:
+                shutil.rmtree(d, ignore_errors=True)
+
+    def size_bytes(self) -> int:
+        return sum(f.stat().st_size for f in self.root.rglob("*") if f.is_file())

@@ -1,0 +1,60 @@
+"""Pictures of the maps, aligned with the face crop: mask overlay, depth colour map, detail, shaded normals."""
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from .predictor import FaceReconstruction
+
+
+def normals_from_depth(depth: np.ndarray) -> np.ndarray:
+    """Unit normals (x right, y down, z towards the viewer) of a depth map in crop pixels."""
+    gy, gx = np.gradient(depth.astype(np.float32))
+    n = np.dstack([-gx, -gy, np.ones_like(gx)])
+    return n / np.linalg.norm(n, axis=2, keepdims=True)
+
+
+def mask_overlay(face: FaceReconstruction) -> np.ndarray:
+    inside = face.mask > 0.5
+    out = face.crop_rgb.astype(np.float32)
+    out[inside] = 0.6 * out[inside] + 0.4 * np.array([60, 220, 120])
+    contours, _ = cv2.findContours(inside.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
+    out = out.astype(np.uint8)
+    cv2.drawContours(out, contours, -1, (40, 255, 90), 1, cv2.LINE_AA)
+    return out
+
+
+def _on_dimmed_crop(face: FaceReconstruction, picture: np.ndarray) -> np.ndarray:
+    inside = (face.mask > 0.5)[..., None]
+    return np.where(inside, picture, (face.crop_rgb * 0.25).astype(np.uint8))
+
+
+def depth_colour(face: FaceReconstruction, detail_strength: float = 1.0) -> np.ndarray:
+    """Turbo colour map of the depth inside the mask (red = near)."""
+    inside = face.mask > 0.5
+    depth = face.coarse_depth + detail_strength * face.detail
+    lo, hi = (np.percentile(depth[inside], [1, 99]) if inside.any() else (0.0, 1.0))
+    norm = np.clip((depth - lo) / max(hi - lo, 1e-6), 0, 1)
+    colour = cv2.cvtColor(cv2.applyColorMap((norm * 255).astype(np.uint8), cv2.COLORMAP_TURBO), cv2.COLOR_BGR2RGB)
+    return _on_dimmed_crop(face, colour)
+
+
+def detail_picture(face: FaceReconstruction) -> np.ndarray:
+    """The detail map as grey relief (brighter = raised), contrast set by its own spread."""
+    inside = face.mask > 0.5
+    spread = np.percentile(np.abs(face.detail[inside]), 98) if inside.any() else 1.0
+    grey = np.clip(128 + 120 * face.detail / max(spread, 1e-3), 0, 255).astype(np.uint8)
+    return _on_dimmed_crop(face, np.repeat(grey[..., None], 3, axis=2))
+
+
+def shaded_normals(face: FaceReconstruction, detail_strength: float = 1.0) -> np.ndarray:
+    """The final surface lit from the upper left (Lambert + a little specular), like a clay render."""
+    n = normals_from_depth(face.coarse_depth + detail_strength * face.detail)
+    light = np.array([-0.4, -0.5, 0.77])
+    light /= np.linalg.norm(light)
+    half = light + [0, 0, 1]
+    half /= np.linalg.norm(half)
+    diffuse = np.clip(n @ light, 0, 1)
+    shade = 0.15 + 0.75 * diffuse + 0.25 * np.clip(n @ half, 0, 1) ** 30
+    grey = (np.clip(shade, 0, 1) * 255).astype(np.uint8)
+    return _on_dimmed_crop(face, np.dstack([grey, grey, (grey * 0.97).astype(np.uint8)]))
