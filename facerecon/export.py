@@ -2,6 +2,7 @@
 and the map previews (mask.png, 16-bit depth.png, detail.png)."""
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import cv2
@@ -21,7 +22,10 @@ def to_trimesh(mesh: o3d.geometry.TriangleMesh, texture: np.ndarray | None) -> t
     vertices, faces = np.asarray(mesh.vertices), np.asarray(mesh.triangles)
     normals = np.asarray(mesh.vertex_normals) if mesh.has_vertex_normals() else None
     if texture is not None:
-        material = trimesh.visual.material.PBRMaterial(baseColorTexture=Image.fromarray(texture), metallicFactor=0.0,
+        # a JPEG-decoded PIL image makes trimesh embed JPEG, not PNG: 5 ms instead of 75 ms for a 512^2 texture
+        buf = io.BytesIO()
+        Image.fromarray(texture).save(buf, "JPEG", quality=95)
+        material = trimesh.visual.material.PBRMaterial(baseColorTexture=Image.open(buf), metallicFactor=0.0,
                                                        roughnessFactor=0.8, doubleSided=True)
         visual = trimesh.visual.TextureVisuals(uv=texture_uv(vertices), material=material)
     else:

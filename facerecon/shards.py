@@ -29,6 +29,7 @@ def write_shard(path: Path, samples: list[dict]) -> None:
                            for s in samples]).astype(np.uint8),
         "params": np.array([json.dumps(s["params"]) for s in samples]),
     }
+    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp.npz")
     np.savez(tmp, **arrays)
     os.replace(tmp, path)

@@ -12,6 +12,7 @@ starts from init_from (the bundled weights/ by default) when it exists.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import math
 import os
@@ -37,6 +38,7 @@ class TrainConfig:
     real_dirs: list[str] = field(default_factory=lambda: [str(CACHE / "data" / "real_v1")])
     out_dir: str = str(CACHE / "runs" / "main")
     init_from: str = "weights"  # used only when out_dir has no checkpoint; "" = random init
+    network_config: str = ""  # config.json for a randomly initialised network; "" = the shipped width
     val_fraction: float = 0.03  # last part of each source, never trained on
     batch_size: int = 16
     real_fraction: float = 0.25  # share of each batch drawn from real photos
@@ -51,6 +53,7 @@ class TrainConfig:
     real_coarse_weight: float = 0.5
     ckpt_minutes: float = 5.0
     max_minutes: float = 0.0  # stop (with a checkpoint) after this long; 0 = run to total_samples
+    stop_after_samples: int = 0  # stop (with a checkpoint) once this many samples are seen; 0 = never
     log_every: int = 20
     threads: int = 2
     seed: int = 0
@@ -179,7 +182,7 @@ def main(overrides: list[str] | None = None) -> int:
     log = (lambda msg: print(msg, flush=True)) if rank == 0 else (lambda msg: None)
 
     synth = ShardData(cfg.synth_dirs, cfg.val_fraction, cfg.limit_samples)
-    real = ShardData([d for d in cfg.real_dirs if Path(d).exists()], cfg.val_fraction, cfg.limit_samples)
+    real = ShardData([d for d in cfg.real_dirs if d and Path(d).exists()], cfg.val_fraction, cfg.limit_samples)
     log(f"data: {len(synth)} synthetic + {len(real)} real training samples")
 
     from .hub import load_pretrained, save_pretrained  # deferred: hub imports the network too
@@ -196,7 +199,10 @@ def main(overrides: list[str] | None = None) -> int:
         model = load_pretrained(cfg.init_from, dtype=torch.float32)
         log(f"initialised from {cfg.init_from}")
     else:
-        model = FaceReconNet(NetworkConfig())
+        config = NetworkConfig()
+        if cfg.network_config:
+            config = NetworkConfig.from_dict(json.loads(Path(cfg.network_config).read_text()))
+        model = FaceReconNet(config)
         log("random initialisation")
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     if ckpt_path.exists():
@@ -239,7 +245,8 @@ def main(overrides: list[str] | None = None) -> int:
             log(json.dumps({"step": step, "samples": samples_seen, "res": res, "minutes": round(elapsed, 2),
                             "lr": round(lr_at(cfg, step, samples_seen), 6),
                             **{k: round(v.item(), 4) for k, v in losses.items()}}))
-        stop = cfg.max_minutes and elapsed >= cfg.max_minutes
+        stop = (cfg.max_minutes and elapsed >= cfg.max_minutes) or (
+            cfg.stop_after_samples and samples_seen >= cfg.stop_after_samples)
         if time.time() - last_ckpt > cfg.ckpt_minutes * 60 or stop or samples_seen >= cfg.total_samples:
             save()
             last_ckpt = time.time()
@@ -249,6 +256,10 @@ def main(overrides: list[str] | None = None) -> int:
         if stop:
             break
     if distributed:
-        dist.barrier()
+        # every rank must hold the same weights: gather a digest of each rank's parameters and log them
+        digest = hashlib.sha256(b"".join(p.detach().numpy().tobytes() for p in model.parameters())).hexdigest()
+        digests = [None] * world
+        dist.all_gather_object(digests, digest)
+        log(json.dumps({"rank_weight_digests": digests, "ranks_in_sync": len(set(digests)) == 1}))
         dist.destroy_process_group()
     return 0

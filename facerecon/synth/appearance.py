@@ -13,7 +13,7 @@ IRIS_COLOURS = np.array([[0.25, 0.14, 0.06], [0.12, 0.07, 0.03], [0.25, 0.40, 0.
 
 
 def smooth_noise(rng: np.random.Generator, shape: tuple[int, int], sigma: float) -> np.ndarray:
-    n = cv2.GaussianBlur(rng.standard_normal(shape).astype(np.float32), (0, 0), sigma)
+    n = cv2.GaussianBlur(rng.standard_normal(shape, dtype=np.float32), (0, 0), sigma)
     return n / max(float(n.std()), 1e-6)
 
 

@@ -70,8 +70,8 @@ def displacement_map(rng: np.random.Generator) -> tuple[np.ndarray, dict]:
         cv2.polylines(stroke, [_uv_to_px(curve)], False, 1.0, thickness=1, lineType=cv2.LINE_AA, shift=4)
         stroke = cv2.GaussianBlur(stroke, (0, 0), width)
         disp -= age * depth * stroke / max(stroke.max(), 1e-6)
-    pores = cv2.GaussianBlur(rng.standard_normal(disp.shape).astype(np.float32), (0, 0), 0.8)
-    relief = cv2.GaussianBlur(rng.standard_normal(disp.shape).astype(np.float32), (0, 0), 4.0)
+    pores = cv2.GaussianBlur(rng.standard_normal(disp.shape, dtype=np.float32), (0, 0), 0.8)
+    relief = cv2.GaussianBlur(rng.standard_normal(disp.shape, dtype=np.float32), (0, 0), 4.0)
     disp += pore_mm * pores / pores.std() + 0.5 * pore_mm * relief / relief.std()
     return disp, {"age": age, "pore_mm": pore_mm}
 

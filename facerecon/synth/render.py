@@ -146,7 +146,7 @@ class Renderer:
         flat[hit] = np.clip(shaded, 0, 1)
         if has_hair:
             hair_colour = np.array(look["hair"]) * rng.uniform(0.8, 1.3)
-            strands = 1 + 0.35 * cv2.GaussianBlur(rng.standard_normal((s, s)).astype(np.float32), (1, 9), 0).ravel()
+            strands = 1 + 0.35 * cv2.GaussianBlur(rng.standard_normal((s, s), dtype=np.float32), (1, 9), 0).ravel()
             flat[hair_mask] = np.clip(hair_colour * strands[hair_mask, None] * (0.6 + 0.5 * ndl.mean()), 0, 1)
         canvas = flat.reshape(s, s, 3)
         lm_crop = lm_img @ affine[:, :2].T + affine[:, 2]
