@@ -1,0 +1,53 @@
+"""Start the web demo as a subprocess on a free local port, for the app benchmarks."""
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class AppServer:
+    """with AppServer() as app: app.url, app.pid, app.ready_s (seconds from launch to the page answering)."""
+
+    def __init__(self, timeout_s: float = 120):
+        self.port, self.timeout_s = free_port(), timeout_s
+        self.url = f"http://127.0.0.1:{self.port}/"
+
+    def __enter__(self) -> "AppServer":
+        env = {**os.environ, "FACERECON_MODEL": os.environ.get("FACERECON_MODEL", str(ROOT / "weights"))}
+        t0 = time.perf_counter()
+        self.proc = subprocess.Popen([sys.executable, "app.py", "--port", str(self.port)], cwd=ROOT, env=env,
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.pid = self.proc.pid
+        while time.perf_counter() - t0 < self.timeout_s:
+            if self.proc.poll() is not None:
+                raise RuntimeError("the app exited during start-up")
+            try:
+                urllib.request.urlopen(self.url, timeout=2)
+                self.ready_s = time.perf_counter() - t0
+                return self
+            except OSError:
+                time.sleep(0.05)
+        self.proc.kill()
+        raise RuntimeError(f"the app did not answer within {self.timeout_s} s")
+
+    def __exit__(self, *exc) -> None:
+        self.proc.terminate()
+        self.proc.wait(timeout=30)
+
+
+def rss_mb(pid: int) -> float:
+    with open(f"/proc/{pid}/status") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith("VmRSS")) / 1024
