@@ -66,10 +66,13 @@ def _evaluate(args: argparse.Namespace) -> int:
 
 
 def _synth(args: argparse.Namespace) -> int:
-    from .synth.engine import synthesise
+    from .shards import list_shards
+    from .synth.engine import preview_grid, synthesise
 
     rate = synthesise(args.out, args.count, args.seed, args.workers, args.data)
     print(f"{rate:.1f} samples/s")
+    if args.preview:
+        print(f"preview: {preview_grid(list_shards(args.out)[0], args.preview)}")
     return 0
 
 
@@ -127,6 +130,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--workers", type=int, default=2)
     s.add_argument("--data", type=Path, default=None, help="the shared data folder (default ../shared/data)")
+    s.add_argument("--preview", type=Path, default=None, help="write image | mask | depth | detail of a few samples")
     s.set_defaults(func=_synth)
 
     s = sub.add_parser("pseudo-label", help="label real photos with MediaPipe Face Mesh (mask and coarse depth)")

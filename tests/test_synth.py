@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from facerecon.align import CANONICAL_LANDMARKS
+from facerecon.align import CANONICAL_LANDMARKS, crop_affine
 from facerecon.shards import list_shards
 
 
@@ -21,9 +21,13 @@ def test_determinism(renderer):
 
 
 def test_framing_contract(renderer):
-    """Samples are framed by align.crop_affine on the rendered landmarks (plus detector-like noise)."""
-    errors = [np.abs(renderer.render(s).landmarks5 - CANONICAL_LANDMARKS).max() for s in range(6)]
-    assert np.median(errors) < 6  # 1.5% of the inter-ocular distance of jitter, then least squares
+    """Samples are framed by align.crop_affine on the rendered landmarks (plus detector-like noise): aligning the
+    landmarks as the renderer saw them, now in crop coordinates, must give the identity."""
+    for seed in range(4):
+        s = renderer.render(seed)
+        np.testing.assert_allclose(crop_affine(np.array(s.params["detected_landmarks5"])), np.eye(2, 3), atol=1e-6)
+        # the true landmarks sit near the template (face shape, expression and the detector noise move them)
+        assert np.linalg.norm(s.landmarks5 - CANONICAL_LANDMARKS, axis=1).max() < 20
 
 
 def test_maps_are_consistent(renderer):
@@ -49,13 +53,12 @@ def test_mask_is_the_visible_face(renderer):
 def test_synth_command_writes_resumable_shards(tmp_path, shared_data):
     from facerecon.synth import engine
 
-    engine.SHARD_SIZE = 3
-    rate = engine.synthesise(tmp_path, count=5, seed=0, workers=1, data_dir=shared_data)
+    rate = engine.synthesise(tmp_path, count=5, seed=0, workers=1, data_dir=shared_data, shard_size=3)
     shards = list_shards(tmp_path)
     assert len(shards) == 2 and rate > 0
     first = shards[0].read_bytes()
     shards[1].unlink()
-    engine.synthesise(tmp_path, count=5, seed=0, workers=1, data_dir=shared_data)  # resume: only shard 1 again
+    engine.synthesise(tmp_path, count=5, seed=0, workers=1, data_dir=shared_data, shard_size=3)  # redoes shard 1
     assert shards[0].read_bytes() == first and shards[1].exists()
     with np.load(shards[0]) as z:
         assert z["image"].shape == (3, 256, 256, 3) and z["coarse"].dtype == np.float16

@@ -33,24 +33,46 @@ def _init(data_dir: Path) -> None:
                          background_photos(data_dir))
 
 
-def _render_shard(job: tuple[Path, int, int, int]) -> int:
-    out_dir, index, seed, count = job
-    first = index * SHARD_SIZE
-    samples = [asdict(_renderer.render(seed * 10_000_000 + i)) for i in range(first, min(first + SHARD_SIZE, count))]
+def _render_shard(job: tuple[Path, int, int, int, int]) -> int:
+    out_dir, index, seed, count, shard_size = job
+    first = index * shard_size
+    samples = [asdict(_renderer.render(seed * 10_000_000 + i)) for i in range(first, min(first + shard_size, count))]
     write_shard(shard_path(out_dir, index), samples)
     return len(samples)
 
 
-def synthesise(out_dir: Path, count: int, seed: int, workers: int, data_dir: Path | None = None) -> float:
-    """Render `count` samples; shards already on disk are kept (resume). Returns samples per second."""
+def preview_grid(shard: Path, path: Path, rows: int = 6) -> Path:
+    """image | mask | depth | detail for the first samples of a shard, as one PNG."""
+    with np.load(shard) as z:
+        lines = []
+        for i in range(min(rows, len(z["image"]))):
+            mask = z["mask"][i].astype(bool)
+            coarse, detail = z["coarse"][i].astype(np.float32), z["detail"][i].astype(np.float32)
+            lo, hi = (coarse[mask].min(), coarse[mask].max()) if mask.any() else (0, 1)
+            depth = np.where(mask, (coarse - lo) / max(hi - lo, 1e-6), 0)
+            spread = np.percentile(np.abs(detail[mask]), 98) if mask.any() else 1
+            det = np.where(mask, 0.5 + 0.5 * detail / max(spread, 1e-6), 0)
+            grey = [np.repeat((np.clip(a, 0, 1) * 255).astype(np.uint8)[..., None], 3, 2)
+                    for a in (mask.astype(float), depth, det)]
+            lines.append(np.concatenate([z["image"][i], *grey], axis=1))
+    cv2.imwrite(str(path), cv2.cvtColor(np.concatenate(lines, axis=0), cv2.COLOR_RGB2BGR))
+    return path
+
+
+def synthesise(out_dir: Path, count: int, seed: int, workers: int, data_dir: Path | None = None,
+               shard_size: int = SHARD_SIZE) -> float:
+    """Render `count` samples; shards already on disk are kept (resume). Returns samples per second.
+
+    Sample i of the run is rendered from seed * 10^7 + i, whichever worker renders it: the output depends on
+    (seed, count, shard_size) only."""
     data_dir = Path(data_dir) if data_dir else default_data_dir()
     out_dir.mkdir(parents=True, exist_ok=True)
-    n_shards = -(-count // SHARD_SIZE)
+    n_shards = -(-count // shard_size)
     done = {p.name for p in list_shards(out_dir)}
-    jobs = [(out_dir, i, seed, count) for i in range(n_shards) if shard_path(out_dir, i).name not in done]
+    jobs = [(out_dir, i, seed, count, shard_size) for i in range(n_shards) if shard_path(out_dir, i).name not in done]
     t0, rendered = time.perf_counter(), 0
     with mp.get_context("spawn").Pool(workers, initializer=_init, initargs=(data_dir,)) as pool:
         for n in pool.imap_unordered(_render_shard, jobs):
             rendered += n
-            print(f"rendered {rendered} new samples ({len(done) * SHARD_SIZE + rendered}/{count})", flush=True)
+            print(f"rendered {rendered} new samples ({len(done) * shard_size + rendered}/{count})", flush=True)
     return rendered / max(time.perf_counter() - t0, 1e-9)

@@ -63,7 +63,8 @@ class Renderer:
         to_img = lambda p: np.column_stack([p[:, 0], -p[:, 1]]) * IMAGE_SCALE  # noqa: E731
         lm_img = to_img(m.landmarks5(world))
         iod = np.linalg.norm(lm_img[1] - lm_img[0])
-        affine = rescale_affine(crop_affine(lm_img + rng.normal(0, 0.015 * max(iod, 1e-3), lm_img.shape)), s / CROP_SIZE)
+        detected = lm_img + rng.normal(0, 0.015 * max(iod, 1e-3), lm_img.shape)  # what a detector would report
+        affine = rescale_affine(crop_affine(detected), s / CROP_SIZE)
         scale = affine_scale(affine) * IMAGE_SCALE  # crop pixels per cm
         lin = affine[:, :2] / affine_scale(affine)
         verts = np.column_stack([to_img(world) @ affine[:, :2].T + affine[:, 2], world[:, 2] * scale])
@@ -166,7 +167,8 @@ class Renderer:
         valid_detail[hit] = skin & (nz > 0.3)
         valid_detail = valid_detail.reshape(s, s) & mask
         params = {"seed": int(seed), "identity": identity.tolist(), "expression": expression.tolist(),
-                  "yaw": yaw, "pitch": pitch, "roll": roll, "crop_px_per_cm": float(scale), **detail_params, **look}
+                  "yaw": yaw, "pitch": pitch, "roll": roll, "crop_px_per_cm": float(scale),
+                  "detected_landmarks5": (detected @ affine[:, :2].T + affine[:, 2]).tolist(), **detail_params, **look}
         return Sample(image=image, mask=mask, coarse=coarse, detail=np.where(valid_detail, dmap, 0).astype(np.float32),
                       valid_coarse=mask, valid_detail=valid_detail, landmarks5=lm_crop,
                       params=params)
