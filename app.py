@@ -19,7 +19,7 @@ from facerecon.predictor import FaceReconstructor
 
 EXAMPLES = Path(__file__).parent / "examples"
 RECONSTRUCTOR = FaceReconstructor.from_pretrained(backend=os.environ.get("FACERECON_BACKEND", "torch"), device="auto")
-STORE = demo.OutputStore(Path(tempfile.gettempdir()) / "facerecon-demo")
+STORE = demo.OutputStore(Path(tempfile.gettempdir()) / "facerecon-demo", max_age_s=900)
 
 
 def _face_outputs(faces, index: int, strength: float):
@@ -65,7 +65,7 @@ def change_strength(faces, index: int, strength: float):
     return _face_outputs(faces, index, strength)
 
 
-with gr.Blocks(title="facerecon: 3D face from one photo", delete_cache=(900, 1800)) as app:
+with gr.Blocks(title="facerecon: 3D face from one photo", delete_cache=(300, 900)) as app:
     gr.Markdown("# facerecon\nDetailed 3D face reconstruction from a single photo: face mask, coarse depth, "
                 "fine detail and a mesh you can download.")
     faces_state, index_state = gr.State([]), gr.State(0)
@@ -88,7 +88,7 @@ with gr.Blocks(title="facerecon: 3D face from one photo", delete_cache=(900, 180
             files = gr.File(label="Downloads: GLB, OBJ (zip), PLY, STL, maps.npz", file_count="multiple")
             timings = gr.Markdown()
     gr.Markdown(f"Running on **{RECONSTRUCTOR.device.upper()}** with the {RECONSTRUCTOR.backend.name} backend. "
-                "Photos are processed in memory and their results deleted after 30 minutes.")
+                "Photos and results are deleted after 15 minutes.")
 
     face_outputs = [mask, depth, detail, normals, viewer, files, timings]
     run.click(reconstruct, [image, strength], [faces_state, index_state, gallery, *face_outputs],
@@ -103,5 +103,5 @@ if __name__ == "__main__":
     parser.add_argument("--host", default=None, help="default 127.0.0.1 (or $GRADIO_SERVER_NAME)")
     parser.add_argument("--port", type=int, default=None, help="default 7860 (or $GRADIO_SERVER_PORT)")
     args = parser.parse_args()
-    app.queue(default_concurrency_limit=2, max_size=32).launch(server_name=args.host, server_port=args.port,
+    app.queue(default_concurrency_limit=2, max_size=100).launch(server_name=args.host, server_port=args.port,
                                                                 share=args.share)

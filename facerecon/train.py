@@ -51,6 +51,7 @@ class TrainConfig:
     coarse_weight: float = 1.0
     detail_weight: float = 2.0
     real_coarse_weight: float = 0.5
+    coarse_shift_invariant: bool = True  # coarse loss ignores each sample's depth offset
     ckpt_minutes: float = 5.0
     max_minutes: float = 0.0  # stop (with a checkpoint) after this long; 0 = run to total_samples
     stop_after_samples: int = 0  # stop (with a checkpoint) once this many samples are seen; 0 = never
@@ -67,6 +68,8 @@ def parse_overrides(overrides: list[str]) -> TrainConfig:
         if not hasattr(cfg, key):
             raise SystemExit(f"unknown setting {key!r}; settings: {[f.name for f in dataclasses.fields(cfg)]}")
         current = getattr(cfg, key)
+        if isinstance(current, bool):
+            value = value.lower() in ("1", "true", "yes")
         setattr(cfg, key, value.split(",") if isinstance(current, list) else type(current)(value))
     return cfg
 
@@ -127,7 +130,8 @@ def compute_losses(model: torch.nn.Module, b: dict[str, torch.Tensor], cfg: Trai
     logits, coarse, detail = model(b["image"])
     res = b["image"].shape[-1]
     lm = mask_loss(logits, b["mask"])
-    lc = masked_smooth_l1(coarse, b["coarse"], b["valid_coarse"] * coarse_weights.view(-1, 1, 1, 1), scale=res / 64)
+    lc = masked_smooth_l1(coarse, b["coarse"], b["valid_coarse"] * coarse_weights.view(-1, 1, 1, 1), scale=res / 64,
+                          shift_invariant=cfg.coarse_shift_invariant)
     ld = masked_smooth_l1(detail, b["detail"], b["valid_detail"], beta=1.0, scale=0.05 * res / 256)
     total = lm + cfg.coarse_weight * lc + cfg.detail_weight * ld
     return {"loss": total, "mask": lm, "coarse": lc, "detail": ld}

@@ -59,5 +59,8 @@ def test_losses_ignore_invalid_pixels():
     assert masked_smooth_l1(pred, target, valid) == 0
     assert masked_smooth_l1(pred, target, torch.ones_like(valid)) > 0
     assert masked_smooth_l1(pred, target, torch.zeros_like(valid)) == 0
+    shifted = target + 7.0  # every pixel 7 deeper: a pure offset
+    assert masked_smooth_l1(pred, shifted, valid, shift_invariant=True) < 1e-6
+    assert masked_smooth_l1(pred, shifted, valid) > 1
     logits = torch.full((1, 1, 2, 2), 10.0)
     assert mask_loss(logits, torch.ones_like(logits)) < 1e-3 < mask_loss(logits, torch.zeros_like(logits))
