@@ -4,6 +4,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from .align import MM_PER_CROP_PIXEL
 from .predictor import FaceReconstruction
 
 
@@ -58,3 +59,29 @@ def shaded_normals(face: FaceReconstruction, detail_strength: float = 1.0) -> np
     shade = 0.15 + 0.75 * diffuse + 0.25 * np.clip(n @ half, 0, 1) ** 30
     grey = (np.clip(shade, 0, 1) * 255).astype(np.uint8)
     return _on_dimmed_crop(face, np.dstack([grey, grey, (grey * 0.97).astype(np.uint8)]))
+
+
+def turned_view(face: FaceReconstruction, yaw_deg: float = 35.0, detail_strength: float = 1.0) -> np.ndarray:
+    """The reconstructed mesh turned by yaw_deg about the vertical axis, ray cast and clay-shaded (S x S x 3)."""
+    from .mesh import CENTRE, build_mesh
+    from .raster import cast_pixels
+
+    mesh = build_mesh(face, detail_strength=detail_strength)
+    mesh.compute_triangle_normals()
+    v = np.asarray(mesh.vertices) / MM_PER_CROP_PIXEL
+    if len(mesh.triangles) == 0:
+        return np.zeros(face.crop_rgb.shape, np.uint8)
+    a = np.radians(yaw_deg)
+    rot = np.array([[np.cos(a), 0, np.sin(a)], [0, 1, 0], [-np.sin(a), 0, np.cos(a)]])
+    centre = v.mean(0)
+    v = (v - centre) @ rot.T + [0, centre[1], 0]
+    crop = np.column_stack([v[:, 0] + CENTRE, CENTRE - v[:, 1], v[:, 2]])
+    size = face.crop_rgb.shape[0]
+    _, cast = cast_pixels(crop, np.asarray(mesh.triangles), size)
+    n = np.asarray(mesh.triangle_normals)[cast["triangle"]] @ rot.T
+    n[:, 1] *= -1  # mesh frame (Y up) -> crop frame (y down)
+    light = np.array([-0.4, -0.5, 0.77]) / np.linalg.norm([-0.4, -0.5, 0.77])
+    shade = 0.15 + 0.8 * np.clip(n @ light, 0, 1)
+    out = np.full((size * size, 3), 235, np.uint8)
+    out[cast["hit"]] = (np.clip(shade, 0, 1)[:, None] * [255, 250, 245]).astype(np.uint8)
+    return out.reshape(size, size, 3)
