@@ -1,4 +1,4 @@
-"""Command line: python -m facerecon {predict, export-onnx, evaluate, synth, pseudo-label, train}."""
+"""Command line: python -m facerecon {predict, figure, export-onnx, evaluate, synth, pseudo-label, train}."""
 from __future__ import annotations
 
 import argparse
@@ -46,6 +46,20 @@ def _predict(args: argparse.Namespace) -> int:
             print(f"{path} face {i}: box ({box}), {len(mesh.vertices)} vertices -> {out_dir} "
                   f"(network {face.timings['network']:.0f} ms, mesh+export {face.timings['mesh_and_export']:.0f} ms)")
     return 1 if failures else 0
+
+
+def _figure(args: argparse.Namespace) -> int:
+    import cv2
+    import numpy as np
+
+    from .predictor import FaceReconstructor
+    from .visualize import figure_row
+
+    reconstructor = FaceReconstructor.from_pretrained(args.model, args.revision)
+    rows = [figure_row(face) for path in args.images for face in reconstructor(path)[: args.max_faces]]
+    cv2.imwrite(str(args.out), cv2.cvtColor(np.concatenate(rows, axis=0), cv2.COLOR_RGB2BGR))
+    print(f"wrote {args.out}: crop | mask | depth | detail | shaded surface | mesh turned 35 degrees")
+    return 0
 
 
 def _export_onnx(args: argparse.Namespace) -> int:
@@ -110,6 +124,13 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--decimate", type=int, default=None, help="target triangle count")
     _model_args(s)
     s.set_defaults(func=_predict)
+
+    s = sub.add_parser("figure", help="one picture of the maps and the turned mesh of every face")
+    s.add_argument("images", nargs="+")
+    s.add_argument("--out", type=Path, required=True, help="PNG file")
+    s.add_argument("--max-faces", type=int, default=2, help="faces per image")
+    _model_args(s)
+    s.set_defaults(func=_figure)
 
     s = sub.add_parser("export-onnx", help="export the network to ONNX (dynamic batch, 256x256)")
     s.add_argument("--out", type=Path, default=Path("weights/model.onnx"))

@@ -5,7 +5,8 @@
 (b) held-out real portraits (the fixed split of splits.is_held_out): mask IoU against MediaPipe's face
     region, Pearson r between predicted depth and MediaPipe's landmark depth at the 468 landmarks;
 (c) the share of photos where a face was found and a mesh written; (d) run time.
-Writes report.json and report.md into --out.
+Writes report.json, report.md and heldout.png (held-out portraits with their maps and turned mesh) into --out;
+keep it outside git: the portraits come from ../shared/data.
 """
 from __future__ import annotations
 
@@ -21,8 +22,9 @@ import numpy as np
 from .align import apply_affine, affine_scale
 from .export import write_mesh
 from .mesh import build_mesh
+from .errors import FaceReconError
 from .predictor import FaceReconstructor
-from .visualize import normals_from_depth
+from .visualize import figure_row, normals_from_depth
 
 SYNTH_VAL_SEED = 2  # training renders use other seeds
 
@@ -111,6 +113,13 @@ def evaluate(model: str | None, out: Path, synth_count: int, data_dir: Path | No
               "synthetic": synthetic_metrics(rec, synth_count, data_dir),
               "real": real_metrics(rec, held_out_photos(data_dir), data_dir)}
     out.mkdir(parents=True, exist_ok=True)
+    rows = []
+    for path in held_out_photos(data_dir)[:10]:
+        try:
+            rows.append(figure_row(rec(path)[0]))
+        except FaceReconError:
+            continue
+    cv2.imwrite(str(out / "heldout.png"), cv2.cvtColor(np.concatenate(rows, axis=0), cv2.COLOR_RGB2BGR))
     (out / "report.json").write_text(json.dumps(report, indent=2) + "\n")
     (out / "report.md").write_text(markdown(report))
     return report

@@ -85,3 +85,9 @@ def turned_view(face: FaceReconstruction, yaw_deg: float = 35.0, detail_strength
     out = np.full((size * size, 3), 235, np.uint8)
     out[cast["hit"]] = (np.clip(shade, 0, 1)[:, None] * [255, 250, 245]).astype(np.uint8)
     return out.reshape(size, size, 3)
+
+
+def figure_row(face: FaceReconstruction) -> np.ndarray:
+    """crop | mask | depth | detail | shaded surface | mesh turned 35 degrees, side by side."""
+    return np.concatenate([face.crop_rgb, mask_overlay(face), depth_colour(face), detail_picture(face),
+                           shaded_normals(face), turned_view(face, 35.0)], axis=1)
