@@ -76,7 +76,7 @@ def downloads(face: FaceReconstruction, out_dir: Path, detail_strength: float = 
     obj_zip = out_dir / "face_obj.zip"
     with zipfile.ZipFile(obj_zip, "w", zipfile.ZIP_DEFLATED) as z:
         for f in mesh_dir.iterdir():
-            if f.suffix in (".obj", ".mtl", ".png"):
+            if f.suffix not in (".glb", ".ply", ".stl"):  # the OBJ, its MTL and the texture the MTL names
                 z.write(f, f.name)
     maps = write_maps(face, out_dir / "maps")["maps"]
     face.timings["mesh_and_downloads"] = (time.perf_counter() - t0) * 1e3

@@ -96,7 +96,8 @@ def test_obj_ply_stl_read_back(written):
     out, paths, _, mesh = written
     obj = trimesh.load(paths["obj"], force="mesh")
     assert len(obj.faces) == len(mesh.triangles)
-    assert (out / "face.mtl").is_file() and any(out.glob("*.png"))
+    texture = [line.split()[1] for line in (out / "face.mtl").read_text().splitlines() if line.startswith("map_Kd")]
+    assert texture and (out / texture[0]).is_file()
     assert isinstance(obj.visual, trimesh.visual.TextureVisuals) and obj.visual.material.image is not None
     ply = trimesh.load(paths["ply"])
     assert len(ply.vertices) == len(mesh.vertices) and ply.visual.vertex_colors.shape[0] == len(mesh.vertices)
