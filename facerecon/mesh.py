@@ -26,15 +26,20 @@ def texture_uv(vertices: np.ndarray) -> np.ndarray:
     return np.column_stack([(x + 0.5) / CROP_SIZE, 1 - (y + 0.5) / CROP_SIZE])
 
 
-def face_region(mask: np.ndarray, threshold: float = 0.5, min_share: float = 0.05) -> np.ndarray:
-    """mask > threshold without stray islands: components smaller than min_share of the largest are dropped."""
+def face_region(mask: np.ndarray, threshold: float = 0.5, min_share: float = 0.05,
+                max_hole_share: float = 0.03) -> np.ndarray:
+    """mask > threshold, cleaned for meshing: islands smaller than min_share of the largest part are dropped and
+    holes smaller than max_hole_share of the face (the eyes, a closed mouth) are filled, since depth is predicted
+    there too and a face surface with eye holes looks broken."""
     inside = (mask > threshold).astype(np.uint8)
     n, labels, stats, _ = cv2.connectedComponentsWithStats(inside, connectivity=4)
-    if n <= 2:
-        return inside.astype(bool)
-    areas = stats[1:, cv2.CC_STAT_AREA]
-    keep = np.flatnonzero(areas >= min_share * areas.max()) + 1
-    return np.isin(labels, keep)
+    if n > 2:
+        areas = stats[1:, cv2.CC_STAT_AREA]
+        inside = np.isin(labels, np.flatnonzero(areas >= min_share * areas.max()) + 1).astype(np.uint8)
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(1 - inside, connectivity=8)
+    border = np.unique(np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]]))
+    small = [k for k in range(1, n) if k not in border and stats[k, cv2.CC_STAT_AREA] < max_hole_share * inside.sum()]
+    return inside.astype(bool) | np.isin(labels, small)
 
 
 def build_mesh(face: FaceReconstruction, detail_strength: float = 1.0, step: int = 1, mask_threshold: float = 0.5,

@@ -32,12 +32,24 @@ def test_mesh_is_cut_to_the_mask_and_at_depth_jumps():
     face = make_face()
     mesh = build_mesh(face, detail_strength=0.0)
     v, t = np.asarray(mesh.vertices), np.asarray(mesh.triangles)
-    assert len(v) == int((face.mask > 0.5).sum())
+    assert len(v) == int((face.mask > 0.5).sum())  # a disc: nothing to drop, nothing to fill
     z = v[t][:, :, 2] / MM_PER_CROP_PIXEL
     assert np.ptp(z, axis=1).max() < 1e-6  # no triangle bridges the 40-pixel step
     assert mesh.has_vertex_normals() and mesh.has_vertex_colors()
     n = np.asarray(mesh.vertex_normals)
     assert (n[:, 2] > 0.99).mean() > 0.99  # flat parts face the viewer (+Z)
+
+
+def test_face_region_drops_islands_and_fills_small_holes():
+    from facerecon.mesh import face_region
+
+    mask = np.zeros((100, 100), np.float32)
+    mask[10:90, 10:90] = 1
+    mask[40:45, 30:36] = 0  # an eye-sized hole
+    mask[20:60, 50:80] = 0  # a big hole stays open
+    mask[0:2, 0:2] = 1  # a stray island
+    region = face_region(mask)
+    assert region[42, 33] and not region[40, 60] and not region[0, 0] and region[15, 15]
 
 
 def test_detail_strength_and_decimation():
