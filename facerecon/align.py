@@ -26,7 +26,7 @@ MM_PER_CROP_PIXEL = 63.0 / 64.0
 
 
 def similarity_lstsq(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
-    """Least-squares similarity (Umeyama 1991) taking src (N x 2) onto dst (N x 2); returns 2x3.
+    """Least-squares similarity (Umeyama 1991) taking src (N x d) onto dst (N x d); returns d x (d+1).
 
     Written out because cv2.estimateAffinePartial2D is a robust (RANSAC/LMedS) estimator: with five exact
     landmarks we want the plain, deterministic least-squares fit.
@@ -36,7 +36,8 @@ def similarity_lstsq(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
     s, d = src - mu_s, dst - mu_d
     cov = d.T @ s / len(src)
     u, sig, vt = np.linalg.svd(cov)
-    sign = np.diag([1.0, np.sign(np.linalg.det(u @ vt))])
+    sign = np.eye(src.shape[1])
+    sign[-1, -1] = np.sign(np.linalg.det(u @ vt))
     rot = u @ sign @ vt
     scale = np.trace(np.diag(sig) @ sign) / (s ** 2).sum(1).mean()
     t = mu_d - scale * rot @ mu_s

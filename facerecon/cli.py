@@ -1,4 +1,4 @@
-"""Command line: python -m facerecon {predict, figure, export-onnx, evaluate, synth, pseudo-label, train}."""
+"""Command line: python -m facerecon {predict, figure, export-onnx, evaluate, synth, textures, pseudo-label, train}."""
 from __future__ import annotations
 
 import argparse
@@ -83,7 +83,7 @@ def _synth(args: argparse.Namespace) -> int:
     from .shards import list_shards
     from .synth.engine import preview_grid, synthesise
 
-    rate = synthesise(args.out, args.count, args.seed, args.workers, args.data)
+    rate = synthesise(args.out, args.count, args.seed, args.workers, args.data, textures=args.textures)
     print(f"{rate:.1f} samples/s")
     if args.preview:
         print(f"preview: {preview_grid(list_shards(args.out)[0], args.preview)}")
@@ -95,6 +95,16 @@ def _pseudo_label(args: argparse.Namespace) -> int:
 
     n = pseudo_label_photos(args.photos, args.out, args.split)
     print(f"{n} photos labelled into {args.out}")
+    return 0
+
+
+def _textures(args: argparse.Namespace) -> int:
+    from .synth.face_model import default_data_dir
+    from .synth.textures import build_skin_textures
+
+    skin = build_skin_textures(args.photos, args.data or default_data_dir(), args.split)
+    skin.save(args.out)
+    print(f"{len(skin.images)} portrait textures -> {args.out}")
     return 0
 
 
@@ -152,6 +162,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--workers", type=int, default=2)
     s.add_argument("--data", type=Path, default=None, help="the shared data folder (default ../shared/data)")
     s.add_argument("--preview", type=Path, default=None, help="write image | mask | depth | detail of a few samples")
+    s.add_argument("--textures", type=Path, default=None, help="portrait skin textures (python -m facerecon textures)")
     s.set_defaults(func=_synth)
 
     s = sub.add_parser("pseudo-label", help="label real photos with MediaPipe Face Mesh (mask and coarse depth)")
@@ -160,6 +171,13 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--split", choices=["train", "heldout", "all"], default="all",
                    help="train: leave out the fixed evaluation photos; heldout: only those")
     s.set_defaults(func=_pseudo_label)
+
+    s = sub.add_parser("textures", help="unwrap portraits into skin textures for the synthetic faces")
+    s.add_argument("photos", type=Path, nargs="+", help="photos or folders of photos")
+    s.add_argument("--out", type=Path, required=True, help=".npz file")
+    s.add_argument("--split", choices=["train", "heldout", "all"], default="train")
+    s.add_argument("--data", type=Path, default=None, help="the shared data folder (default ../shared/data)")
+    s.set_defaults(func=_textures)
 
     s = sub.add_parser("train", help="train the network (settings as key=value, see facerecon/train.py)")
     s.add_argument("overrides", nargs="*")

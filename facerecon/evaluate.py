@@ -24,6 +24,7 @@ from .export import write_mesh
 from .mesh import build_mesh
 from .errors import FaceReconError
 from .predictor import FaceReconstructor
+from .raster import sample_bilinear
 from .visualize import figure_row, normals_from_depth
 
 SYNTH_VAL_SEED = 2  # training renders use other seeds
@@ -84,10 +85,10 @@ def real_metrics(rec: FaceReconstructor, photos: list[Path], data_dir: Path | No
             ref = label_face(rgb, det.mesh, det.landmarks5, triangles)
             pred = face.mask > 0.5
             ious.append(float((pred & ref["mask"]).sum() / max((pred | ref["mask"]).sum(), 1)))
-            xy = apply_affine(face.crop_affine, det.mesh[:, :2]).astype(np.float32)
+            xy = apply_affine(face.crop_affine, det.mesh[:, :2])
             z_ref = det.mesh[:, 2] * affine_scale(face.crop_affine)
-            z_pred = cv2.remap(face.depth, xy[:, 0:1], xy[:, 1:2], cv2.INTER_LINEAR)[:, 0]
-            inside = cv2.remap(face.mask, xy[:, 0:1], xy[:, 1:2], cv2.INTER_LINEAR)[:, 0] > 0.5
+            z_pred = sample_bilinear(face.depth, xy)
+            inside = sample_bilinear(face.mask, xy) > 0.5
             if inside.sum() > 50:
                 rs.append(float(np.corrcoef(z_pred[inside], z_ref[inside])[0, 1]))
     return {"photos": len(photos), "mask_iou": float(np.mean(ious)), "depth_r": float(np.mean(rs)),

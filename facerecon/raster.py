@@ -1,6 +1,7 @@
 """Orthographic ray casting of a triangle mesh given in crop coordinates (x right, y down, z towards the viewer)."""
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import open3d as o3d
 
@@ -27,3 +28,14 @@ def cast_pixels(vertices: np.ndarray, triangles: np.ndarray, size: int) -> tuple
     depth = np.where(hit, z0 - t_hit, np.nan).astype(np.float32)
     return scene, {"hit": hit, "depth": depth, "triangle": ans["primitive_ids"].numpy()[hit].astype(np.int64),
                    "bary": np.column_stack([1 - uv.sum(1), uv])}
+
+
+def sample_bilinear(image: np.ndarray, xy: np.ndarray, border: int = cv2.BORDER_REPLICATE) -> np.ndarray:
+    """Bilinear lookup of image (H x W or H x W x C) at N x 2 pixel coordinates (x, y; centres at integers).
+
+    The N lookups are laid out in rows of 256 because cv2.remap wants maps narrower than 32767 either way."""
+    n, cols = len(xy), 256
+    pad = (-n) % cols
+    maps = [np.pad(np.asarray(xy[:, i], np.float32), (0, pad)).reshape(-1, cols) for i in (0, 1)]
+    out = cv2.remap(image, maps[0], maps[1], cv2.INTER_LINEAR, borderMode=border)
+    return out.reshape(-1, *image.shape[2:3])[:n]

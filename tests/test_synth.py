@@ -1,4 +1,5 @@
 """The synthetic data engine with the real ICT face model (skipped without ../shared/data)."""
+import cv2
 import numpy as np
 import pytest
 
@@ -62,3 +63,39 @@ def test_synth_command_writes_resumable_shards(tmp_path, shared_data):
     assert shards[0].read_bytes() == first and shards[1].exists()
     with np.load(shards[0]) as z:
         assert z["image"].shape == (3, 256, 256, 3) and z["coarse"].dtype == np.float16
+
+
+def test_portrait_unwrap_round_trip(shared_data, detector):
+    """A portrait unwrapped into canonical UV space gives back, at each vertex's UV, the photo's colour at that
+    landmark (for the frontal, unforeshortened part of the face)."""
+    from facerecon.image_io import load_image
+    from facerecon.raster import sample_bilinear
+    from facerecon.synth.detail import sample_texture
+    from facerecon.synth.textures import CanonicalMesh, unwrap_photo
+
+    mesh = CanonicalMesh.load(shared_data)
+    rgb = load_image(sorted((shared_data / "frll" / "neutral_front").glob("*.jpg"))[0])
+    face = detector(rgb)[0]
+    texture, covered = unwrap_photo(rgb, face.mesh[:, :2], mesh)
+    assert covered.mean() > 0.3
+    vertex_uv = np.zeros((468, 2))
+    vertex_uv[mesh.triangles.ravel()] = mesh.tri_uv.reshape(-1, 2)
+    smooth = cv2.GaussianBlur(rgb, (0, 0), 1.5)
+    expected = sample_bilinear(smooth, face.mesh[:, :2]).astype(float)
+    got = sample_texture(cv2.GaussianBlur(texture, (0, 0), 3), vertex_uv).astype(float)
+    texel = np.clip(((vertex_uv * [1, -1] + [0, 1]) * texture.shape[0]).astype(int), 0, texture.shape[0] - 1)
+    inner = covered[texel[:, 1], texel[:, 0]]
+    assert inner.sum() > 200
+    assert np.median(np.abs(got[inner] - expected[inner])) < 12
+
+
+def test_ict_vertices_map_into_the_canonical_face(shared_data):
+    from facerecon.synth.face_model import FaceModel
+    from facerecon.synth.textures import CanonicalMesh, ict_uv_map
+
+    model = FaceModel.load(shared_data / "ict_facekit" / "ict_facekit_head_f16.npz")
+    uv = ict_uv_map(model.neutral, model.landmarks68, CanonicalMesh.load(shared_data))
+    nose = uv[model.landmarks68[30]]
+    assert np.isfinite(nose).all() and abs(nose[0] - 0.5) < 0.03  # the nose tip lands on the symmetry line
+    left, right = uv[model.landmarks68[36]], uv[model.landmarks68[45]]
+    assert left[0] < 0.5 < right[0]

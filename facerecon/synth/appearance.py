@@ -17,11 +17,15 @@ def smooth_noise(rng: np.random.Generator, shape: tuple[int, int], sigma: float)
     return n / max(float(n.std()), 1e-6)
 
 
-def skin_albedo(rng: np.random.Generator, size: int = 256) -> tuple[np.ndarray, np.ndarray, dict]:
-    """(size x size x 3 albedo over the face UV tile (row 0 at v = 1), base skin colour, parameters)."""
-    t = rng.uniform(0, len(SKIN_TONES) - 1)
-    i = int(t)
-    base = SKIN_TONES[i] + (t - i) * (SKIN_TONES[min(i + 1, len(SKIN_TONES) - 1)] - SKIN_TONES[i])
+def skin_albedo(rng: np.random.Generator, size: int = 256,
+                base: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, dict]:
+    """(size x size x 3 albedo over the face UV tile (row 0 at v = 1), base skin colour, parameters).
+
+    base: the skin colour to build on (e.g. a portrait texture's mean); None = drawn from SKIN_TONES."""
+    if base is None:
+        t = rng.uniform(0, len(SKIN_TONES) - 1)
+        i = int(t)
+        base = SKIN_TONES[i] + (t - i) * (SKIN_TONES[min(i + 1, len(SKIN_TONES) - 1)] - SKIN_TONES[i])
     base = np.clip(base * rng.normal(1, 0.04, 3), 0, 1)
     tex = np.ones((size, size, 3), np.float32) * base
     tex *= 1 + 0.06 * smooth_noise(rng, (size, size), 12)[..., None]

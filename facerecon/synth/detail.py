@@ -8,6 +8,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from ..raster import sample_bilinear
+
 TEXTURE_SIZE = 512
 
 
@@ -79,10 +81,4 @@ def displacement_map(rng: np.random.Generator) -> tuple[np.ndarray, dict]:
 def sample_texture(texture: np.ndarray, uv: np.ndarray) -> np.ndarray:
     """Bilinear lookup of a texture over the UV tile [0, 1]^2 (v up) at N x 2 UVs -> N (x C)."""
     s = texture.shape[0] - 1
-    n = len(uv)
-    cols = 256  # cv2.remap wants maps narrower than 32767 in both directions: lay the N lookups out in rows
-    pad = (-n) % cols
-    x = np.pad(uv[:, 0] * s, (0, pad)).astype(np.float32).reshape(-1, cols)
-    y = np.pad((1 - uv[:, 1]) * s, (0, pad)).astype(np.float32).reshape(-1, cols)
-    out = cv2.remap(texture, x, y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
-    return out.reshape(-1, *texture.shape[2:3])[:n]
+    return sample_bilinear(texture, np.column_stack([uv[:, 0] * s, (1 - uv[:, 1]) * s]), cv2.BORDER_REFLECT)

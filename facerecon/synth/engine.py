@@ -13,6 +13,7 @@ from ..shards import list_shards, shard_path, write_shard
 from ..splits import is_held_out
 from .face_model import FaceModel, default_data_dir
 from .render import Renderer
+from .textures import SkinTextures
 
 SHARD_SIZE = 200
 _renderer: Renderer | None = None
@@ -23,14 +24,14 @@ def background_photos(data_dir: Path, limit: int = 300) -> list[np.ndarray]:
     return [cv2.cvtColor(cv2.imread(str(f)), cv2.COLOR_BGR2RGB) for f in files]
 
 
-def _init(data_dir: Path) -> None:
+def _init(data_dir: Path, textures: Path | None) -> None:
     global _renderer
     import os
 
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     cv2.setNumThreads(1)
     _renderer = Renderer(FaceModel.load(data_dir / "ict_facekit" / "ict_facekit_head_f16.npz"),
-                         background_photos(data_dir))
+                         background_photos(data_dir), skin=SkinTextures.load(textures) if textures else None)
 
 
 def _render_shard(job: tuple[Path, int, int, int, int]) -> int:
@@ -60,18 +61,18 @@ def preview_grid(shard: Path, path: Path, rows: int = 6) -> Path:
 
 
 def synthesise(out_dir: Path, count: int, seed: int, workers: int, data_dir: Path | None = None,
-               shard_size: int = SHARD_SIZE) -> float:
+               shard_size: int = SHARD_SIZE, textures: Path | None = None) -> float:
     """Render `count` samples; shards already on disk are kept (resume). Returns samples per second.
 
     Sample i of the run is rendered from seed * 10^7 + i, whichever worker renders it: the output depends on
-    (seed, count, shard_size) only."""
+    (seed, count, shard_size, textures) only. textures: a SkinTextures file (`python -m facerecon textures`)."""
     data_dir = Path(data_dir) if data_dir else default_data_dir()
     out_dir.mkdir(parents=True, exist_ok=True)
     n_shards = -(-count // shard_size)
     done = {p.name for p in list_shards(out_dir)}
     jobs = [(out_dir, i, seed, count, shard_size) for i in range(n_shards) if shard_path(out_dir, i).name not in done]
     t0, rendered = time.perf_counter(), 0
-    with mp.get_context("spawn").Pool(workers, initializer=_init, initargs=(data_dir,)) as pool:
+    with mp.get_context("spawn").Pool(workers, initializer=_init, initargs=(data_dir, textures)) as pool:
         for n in pool.imap_unordered(_render_shard, jobs):
             rendered += n
             print(f"rendered {rendered} new samples ({len(done) * shard_size + rendered}/{count})", flush=True)

@@ -18,6 +18,7 @@ from ..align import CROP_SIZE, affine_scale, crop_affine, rescale_affine
 from . import appearance
 from .detail import displacement_map, sample_texture
 from .face_model import EYEBALL, FACE, HEAD, MOUTH, FaceModel, vertex_normals
+from .textures import SkinTextures
 
 IMAGE_SCALE = 10.0  # pixels per cm of the virtual image the landmarks are found in (any value: the crop rescales)
 
@@ -43,8 +44,10 @@ def rotation(yaw: float, pitch: float, roll: float) -> np.ndarray:
 
 
 class Renderer:
-    def __init__(self, model: FaceModel, photos: list[np.ndarray] | None = None, size: int = CROP_SIZE):
-        self.model, self.photos, self.size = model, photos or [], size
+    def __init__(self, model: FaceModel, photos: list[np.ndarray] | None = None, size: int = CROP_SIZE,
+                 skin: SkinTextures | None = None):
+        """photos: background sources; skin: portrait textures (facerecon.synth.textures), else procedural skin."""
+        self.model, self.photos, self.size, self.skin = model, photos or [], size, skin
         self._pixels = pixel_centres(size)
 
     def render(self, seed: int) -> Sample:
@@ -96,9 +99,22 @@ class Renderer:
         shade_n /= np.maximum(np.linalg.norm(shade_n, axis=1, keepdims=True), 1e-9)
 
         # albedo per region
-        skin_tex, skin_base, look = appearance.skin_albedo(rng)
+        portrait = int(rng.integers(len(self.skin.images))) if self.skin is not None and rng.random() < 0.85 else None
+        photo_base = None
+        if portrait is not None:
+            rgba = self.skin.images[portrait]
+            tone = rng.normal(1, 0.05, 3)
+            photo_base = rgba[..., :3][rgba[..., 3] > 128].mean(0) / 255 * tone
+        skin_tex, skin_base, look = appearance.skin_albedo(rng, base=photo_base)
         albedo = np.tile(skin_base, (len(tri), 1)).astype(np.float32)
         albedo[skin] = sample_texture(skin_tex, np.clip(tex_uv[skin], 0, 1))
+        if portrait is not None:  # real skin where the portrait covers the face, feathered into the procedural
+            canon_uv = interp(self.skin.ict_uv)  # NaN where a corner has no canonical UV
+            use = np.isfinite(canon_uv[:, 0]) & np.isin(region, [FACE, HEAD])
+            photo = sample_texture(rgba, canon_uv[use]).astype(np.float32) / 255
+            a = photo[:, 3:4]
+            albedo[use] = a * np.clip(photo[:, :3] * tone, 0, 1) + (1 - a) * albedo[use]
+            look["portrait"] = portrait
         albedo[region == MOUTH] = [0.3, 0.09, 0.08]
         eye = region == EYEBALL
         gaze = head_n[eye, 2]
