@@ -74,7 +74,7 @@ def _export_onnx(args: argparse.Namespace) -> int:
 def _evaluate(args: argparse.Namespace) -> int:
     from .evaluate import evaluate
 
-    report = evaluate(args.model, args.out, args.synth_count, args.data, args.backend)
+    report = evaluate(args.model, args.out, args.synth_count, args.data, args.backend, args.textures)
     print((args.out / "report.md").read_text())
     return 0 if not report["real"]["failures"] else 1
 
@@ -150,6 +150,7 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("evaluate", help="measure the model on synthetic and held-out real faces")
     s.add_argument("--out", type=Path, default=Path("reports/eval"))
     s.add_argument("--synth-count", type=int, default=300)
+    s.add_argument("--textures", type=Path, default=None, help="held-out portrait textures for the synthetic set")
     s.add_argument("--backend", choices=["torch", "onnx"], default="torch")
     s.add_argument("--data", type=Path, default=None, help="the shared data folder (default ../shared/data)")
     _model_args(s)

@@ -1,7 +1,8 @@
 """`python -m facerecon evaluate`: the shipped model's numbers, honestly measured.
 
-(a) synthetic validation set (render seed 2, never used in training): mask IoU, coarse depth MAE in mm (the face
-    model's scale is known), detail correlation, normal angular error of the final depth;
+(a) synthetic validation set (render seed 2, never used in training; with --textures, skin from held-out portraits
+    only: `python -m facerecon textures ... --split heldout`): mask IoU, coarse depth MAE in mm (the face model's
+    scale is known), detail correlation, normal angular error of the final depth;
 (b) held-out real portraits (the fixed split of splits.is_held_out): mask IoU against MediaPipe's face
     region, Pearson r between predicted depth and MediaPipe's landmark depth at the 468 landmarks;
 (c) the share of photos where a face was found and a mesh written; (d) run time.
@@ -30,14 +31,17 @@ from .visualize import figure_row, normals_from_depth
 SYNTH_VAL_SEED = 2  # training renders use other seeds
 
 
-def synthetic_metrics(rec: FaceReconstructor, count: int, data_dir: Path | None) -> dict:
+def synthetic_metrics(rec: FaceReconstructor, count: int, data_dir: Path | None,
+                      textures: Path | None = None) -> dict:
     from .synth.engine import background_photos
     from .synth.face_model import FaceModel, default_data_dir
     from .synth.render import Renderer
 
     data_dir = Path(data_dir or default_data_dir())
+    from .synth.textures import SkinTextures
+
     renderer = Renderer(FaceModel.load(data_dir / "ict_facekit" / "ict_facekit_head_f16.npz"),
-                        background_photos(data_dir, limit=50))
+                        background_photos(data_dir, limit=50), skin=SkinTextures.load(textures) if textures else None)
     inter = union = 0
     mae_mm, corr, angle = [], [], []
     for i in range(count):
@@ -105,13 +109,14 @@ def held_out_photos(data_dir: Path) -> list[Path]:
     return [f for f in files if is_held_out(f.name)]
 
 
-def evaluate(model: str | None, out: Path, synth_count: int, data_dir: Path | None, backend: str = "torch") -> dict:
+def evaluate(model: str | None, out: Path, synth_count: int, data_dir: Path | None, backend: str = "torch",
+             textures: Path | None = None) -> dict:
     from .synth.face_model import default_data_dir
 
     data_dir = Path(data_dir or default_data_dir())
     rec = FaceReconstructor.from_pretrained(model, backend=backend, device="auto")
     report = {"model": str(model), "backend": backend, "device": rec.device,
-              "synthetic": synthetic_metrics(rec, synth_count, data_dir),
+              "synthetic": synthetic_metrics(rec, synth_count, data_dir, textures),
               "real": real_metrics(rec, held_out_photos(data_dir), data_dir)}
     out.mkdir(parents=True, exist_ok=True)
     rows = []
