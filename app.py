@@ -41,7 +41,8 @@ def reconstruct(image: dict | None, strength: float, progress=gr.Progress()):
     try:
         result = demo.reconstruct(RECONSTRUCTOR, path)
     except ImageReadError as e:
-        raise gr.Error(f"This file could not be read as an image. {e}") from None
+        reason = str(e).split(": ", 1)[-1]  # drop the server-side temporary path the message starts with
+        raise gr.Error(f"This file could not be read as an image: {reason}.") from None
     except NoFaceFound:
         raise gr.Error("No face was found in this photo. Try a photo where a face is clearly visible.") from None
     except FaceReconError as e:
