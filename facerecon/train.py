@@ -265,5 +265,6 @@ def main(overrides: list[str] | None = None) -> int:
         digests = [None] * world
         dist.all_gather_object(digests, digest)
         log(json.dumps({"rank_weight_digests": digests, "ranks_in_sync": len(set(digests)) == 1}))
+        dist.barrier()  # no rank tears gloo down while another is still inside the gather
         dist.destroy_process_group()
     return 0
