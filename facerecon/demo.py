@@ -84,10 +84,12 @@ def downloads(face: FaceReconstruction, out_dir: Path, detail_strength: float = 
 
 
 class OutputStore:
-    """Per-request output folders under one root, pruned by age and count so temporary files stay bounded."""
+    """Per-request output folders under one root, pruned by age and count so temporary files stay bounded.
 
-    def __init__(self, root: Path, max_age_s: float = 1800, max_dirs: int = 64):
-        self.root, self.max_age_s, self.max_dirs = Path(root), max_age_s, max_dirs
+    The count limit spares folders younger than min_age_s: their files may still be on their way to a browser."""
+
+    def __init__(self, root: Path, max_age_s: float = 1800, max_dirs: int = 64, min_age_s: float = 120):
+        self.root, self.max_age_s, self.max_dirs, self.min_age_s = Path(root), max_age_s, max_dirs, min_age_s
         self.root.mkdir(parents=True, exist_ok=True)
 
     def new_dir(self) -> Path:
@@ -100,7 +102,8 @@ class OutputStore:
         dirs = sorted((p for p in self.root.iterdir() if p.is_dir()), key=lambda p: p.stat().st_mtime)
         now = time.time()
         for i, d in enumerate(dirs):
-            if now - d.stat().st_mtime > self.max_age_s or len(dirs) - i >= self.max_dirs:
+            age = now - d.stat().st_mtime
+            if age > self.max_age_s or (len(dirs) - i >= self.max_dirs and age > self.min_age_s):
                 shutil.rmtree(d, ignore_errors=True)
 
     def size_bytes(self) -> int:

@@ -51,7 +51,7 @@ def test_downloads_hold_every_format(reconstructor, astronaut, tmp_path):
 
 
 def test_output_store_stays_bounded(tmp_path):
-    store = demo.OutputStore(tmp_path, max_age_s=3600, max_dirs=3)
+    store = demo.OutputStore(tmp_path, max_age_s=3600, max_dirs=3, min_age_s=0)
     dirs = []
     for _ in range(6):
         d = store.new_dir()
@@ -59,6 +59,9 @@ def test_output_store_stays_bounded(tmp_path):
         dirs.append(d)
         time.sleep(0.01)
     assert len(list(tmp_path.iterdir())) <= 3 and dirs[-1].exists() and not dirs[0].exists()
+    young = demo.OutputStore(tmp_path, max_age_s=3600, max_dirs=1, min_age_s=60)
+    young.prune()
+    assert len(list(tmp_path.iterdir())) == 3  # too young to drop for the count limit
     old = demo.OutputStore(tmp_path, max_age_s=0, max_dirs=100)
     old.prune()
     assert list(tmp_path.iterdir()) == []
