@@ -89,7 +89,7 @@ def main() -> None:
             lat2, fails2, refused2 = run_users(app.url, 10, rest // 10, tmp) if rest else ([], [], 0)
             rss_after, tmp_after = rss_mb(app.pid), folder_mb(gradio_tmp) + folder_mb(demo_tmp)
     q = statistics.quantiles(lat, n=20)
-    print(f"| measure | value |\n|---|---|")
+    print("| measure | value |\n|---|---|")
     print(f"| {args.users} users x {args.requests_each} requests, at once | {done} requests in {burst_s:.0f} s |")
     print(f"| failures (burst) | {len(fails)} |")
     print(f"| expected 'no face' refusals (burst) | {refused} |")

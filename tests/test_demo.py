@@ -3,7 +3,6 @@ import time
 import zipfile
 
 import numpy as np
-import pytest
 
 from facerecon import demo
 from facerecon.align import CANONICAL_LANDMARKS, crop_affine
