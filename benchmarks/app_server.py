@@ -21,15 +21,18 @@ def free_port() -> int:
 class AppServer:
     """with AppServer() as app: app.url, app.pid, app.ready_s (seconds from launch to the page answering)."""
 
-    def __init__(self, timeout_s: float = 120):
+    def __init__(self, timeout_s: float = 120, log: Path | None = None):
+        """log: a file for the app's stdout and stderr (default: $FACERECON_APP_LOG, else discarded)."""
         self.port, self.timeout_s = free_port(), timeout_s
+        self.log = log or (Path(os.environ["FACERECON_APP_LOG"]) if os.environ.get("FACERECON_APP_LOG") else None)
         self.url = f"http://127.0.0.1:{self.port}/"
 
     def __enter__(self) -> "AppServer":
         env = {**os.environ, "FACERECON_MODEL": os.environ.get("FACERECON_MODEL", str(ROOT / "weights"))}
         t0 = time.perf_counter()
+        out = open(self.log, "w") if self.log else subprocess.DEVNULL
         self.proc = subprocess.Popen([sys.executable, "app.py", "--port", str(self.port)], cwd=ROOT, env=env,
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                                     stdout=out, stderr=subprocess.STDOUT)
         self.pid = self.proc.pid
         while time.perf_counter() - t0 < self.timeout_s:
             if self.proc.poll() is not None:
