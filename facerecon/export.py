@@ -42,7 +42,8 @@ def write_mesh(mesh: o3d.geometry.TriangleMesh, texture: np.ndarray, out_dir: Pa
         raise ValueError(f"unknown mesh formats {sorted(unknown)}; choose from {FORMATS}")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    textured, coloured = to_trimesh(mesh, texture), to_trimesh(mesh, None)
+    textured = to_trimesh(mesh, texture) if {"glb", "obj"} & set(formats) else None
+    coloured = to_trimesh(mesh, None) if {"ply", "stl"} & set(formats) else None
     paths = {}
     for fmt in formats:
         path = out_dir / f"{stem}.{fmt}"
