@@ -36,10 +36,9 @@ def synthetic_metrics(rec: FaceReconstructor, count: int, data_dir: Path | None,
     from .synth.engine import background_photos
     from .synth.face_model import FaceModel, default_data_dir
     from .synth.render import Renderer
-
-    data_dir = Path(data_dir or default_data_dir())
     from .synth.textures import SkinTextures
 
+    data_dir = Path(data_dir or default_data_dir())
     renderer = Renderer(FaceModel.load(data_dir / "ict_facekit" / "ict_facekit_head_f16.npz"),
                         background_photos(data_dir, limit=50), skin=SkinTextures.load(textures) if textures else None)
     inter = union = 0
@@ -102,11 +101,10 @@ def real_metrics(rec: FaceReconstructor, photos: list[Path], data_dir: Path | No
 
 
 def held_out_photos(data_dir: Path) -> list[Path]:
-    from .splits import is_held_out
+    from .splits import photo_files
 
-    files = [*sorted((data_dir / "congress").glob("*.jpg")), *sorted((data_dir / "frll" / "neutral_front").glob("*.jpg")),
-             *sorted((data_dir / "frll" / "smiling_front").glob("*.jpg"))]
-    return [f for f in files if is_held_out(f.name)]
+    return photo_files([data_dir / "congress", data_dir / "frll" / "neutral_front", data_dir / "frll" / "smiling_front"],
+                       "heldout")
 
 
 def evaluate(model: str | None, out: Path, synth_count: int, data_dir: Path | None, backend: str = "torch",

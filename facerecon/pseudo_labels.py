@@ -16,7 +16,7 @@ from .errors import FaceReconError
 from .image_io import load_image
 from .raster import cast_pixels
 from .shards import shard_path, write_shard
-from .splits import is_held_out
+from .splits import photo_files
 from .synth.face_model import default_data_dir
 
 
@@ -46,9 +46,7 @@ def pseudo_label_photos(photos: list[Path], out_dir: Path, split: str = "all", s
 
     split: "train" skips the held-out photos, "heldout" keeps only them, "all" takes everything.
     """
-    files = sorted(f for p in photos for f in ([p] if p.is_file() else [*p.glob("*.jpg"), *p.glob("*.png")]))
-    if split != "all":
-        files = [f for f in files if is_held_out(f.name) == (split == "heldout")]
+    files = photo_files(photos, split)
     detector, triangles = FaceDetector(), canonical_triangles()
     out_dir.mkdir(parents=True, exist_ok=True)
     samples, n_shard, n = [], 0, 0

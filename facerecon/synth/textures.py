@@ -130,12 +130,10 @@ def build_skin_textures(photos: list[Path], data_dir: Path, split: str = "train"
     from ..detect import FaceDetector
     from ..errors import FaceReconError
     from ..image_io import load_image
-    from ..splits import is_held_out
+    from ..splits import photo_files
     from .face_model import FaceModel
 
-    files = sorted(f for p in photos for f in ([p] if p.is_file() else [*p.glob("*.jpg"), *p.glob("*.png")]))
-    if split != "all":
-        files = [f for f in files if is_held_out(f.name) == (split == "heldout")]
+    files = photo_files(photos, split)
     mesh, detector, images = CanonicalMesh.load(data_dir), FaceDetector(), []
     for f in files:
         try:
