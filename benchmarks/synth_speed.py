@@ -1,7 +1,7 @@
 """Synthetic data engine speed: samples/s with W worker processes (through `synthesise`, shards written), and the
 time per stage of one process (from a profile of Renderer.render).
 
-    python benchmarks/synth_speed.py [--count 400] [--workers 2]
+    python benchmarks/synth_speed.py [--count 1200] [--workers 2]
 """
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ from facerecon.synth.render import Renderer  # noqa: E402
 
 STAGES = {  # function name in the profile -> stage
     "vertices": "geometry (identity + expression)", "vertex_normals": "geometry (identity + expression)",
-    "cast_pixels": "ray casting", "test_occlusions": "shadow rays", "displacement_map": "detail displacement",
+    "cast_rays": "ray casting", "displaced_hits": "detail ray hits", "test_occlusions": "shadow rays", "displacement_map": "detail displacement",
     "skin_albedo": "skin albedo", "background": "background", "_camera_effects": "camera effects (blur, noise, JPEG)",
 }
 
@@ -47,7 +47,7 @@ def stage_times(n: int) -> tuple[dict[str, float], float]:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__)
-    p.add_argument("--count", type=int, default=400)
+    p.add_argument("--count", type=int, default=1200)  # 3 shards per worker: start-up amortised
     p.add_argument("--workers", type=int, default=2)
     args = p.parse_args()
     with tempfile.TemporaryDirectory() as tmp:

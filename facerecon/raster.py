@@ -1,4 +1,4 @@
-"""Orthographic ray casting of a triangle mesh given in crop coordinates (x right, y down, z towards the viewer)."""
+"""Ray casting of triangle meshes (open3d) and bilinear lookups on pixel grids."""
 from __future__ import annotations
 
 import cv2
@@ -12,22 +12,30 @@ def pixel_centres(size: int) -> np.ndarray:
     return np.column_stack([j.ravel(), i.ravel()])
 
 
-def cast_pixels(vertices: np.ndarray, triangles: np.ndarray, size: int) -> tuple[o3d.t.geometry.RaycastingScene, dict]:
-    """Cast one ray per crop pixel centre along -z. Returns the scene and, for the S*S rays: 'hit' (bool),
-    'depth' (float32, NaN where missed), 'triangle' and 'bary' (N_hit x 3 corner weights) for the hit rays."""
+def cast_rays(vertices: np.ndarray, triangles: np.ndarray, rays: np.ndarray) -> tuple[o3d.t.geometry.RaycastingScene, dict]:
+    """Cast N rays (N x 6: origin, unit direction) at a triangle mesh. Returns the scene and 'hit' (N bool),
+    't' (float32 distance along the ray, NaN where missed), 'triangle' and 'bary' (N_hit x 3 corner weights)."""
     scene = o3d.t.geometry.RaycastingScene()
     scene.add_triangles(o3d.core.Tensor(np.ascontiguousarray(vertices, np.float32)),
                         o3d.core.Tensor(np.ascontiguousarray(triangles, np.uint32)))
-    z0 = float(vertices[:, 2].max() + 1)
-    rays = np.zeros((size * size, 6), np.float32)
-    rays[:, :2], rays[:, 2], rays[:, 5] = pixel_centres(size), z0, -1
-    ans = scene.cast_rays(o3d.core.Tensor(rays))
+    ans = scene.cast_rays(o3d.core.Tensor(np.ascontiguousarray(rays, np.float32)))
     t_hit = ans["t_hit"].numpy()
     hit = np.isfinite(t_hit)
     uv = ans["primitive_uvs"].numpy()[hit]
-    depth = np.where(hit, z0 - t_hit, np.nan).astype(np.float32)
-    return scene, {"hit": hit, "depth": depth, "triangle": ans["primitive_ids"].numpy()[hit].astype(np.int64),
+    return scene, {"hit": hit, "t": np.where(hit, t_hit, np.nan).astype(np.float32),
+                   "triangle": ans["primitive_ids"].numpy()[hit].astype(np.int64),
                    "bary": np.column_stack([1 - uv.sum(1), uv])}
+
+
+def cast_pixels(vertices: np.ndarray, triangles: np.ndarray, size: int) -> tuple[o3d.t.geometry.RaycastingScene, dict]:
+    """Orthographic: one ray per crop pixel centre along -z, for a mesh in crop coordinates. As cast_rays, with
+    'depth' (float32 z of the hit, NaN where missed) for the S*S rays."""
+    z0 = float(vertices[:, 2].max() + 1)
+    rays = np.zeros((size * size, 6), np.float32)
+    rays[:, :2], rays[:, 2], rays[:, 5] = pixel_centres(size), z0, -1
+    scene, cast = cast_rays(vertices, triangles, rays)
+    cast["depth"] = z0 - cast["t"]
+    return scene, cast
 
 
 def sample_bilinear(image: np.ndarray, xy: np.ndarray, border: int = cv2.BORDER_REPLICATE) -> np.ndarray:

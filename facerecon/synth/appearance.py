@@ -1,6 +1,8 @@
 """Procedural appearance: skin albedo over the face UV tile, eyes, hair, backgrounds, occluders."""
 from __future__ import annotations
 
+from functools import lru_cache
+
 import cv2
 import numpy as np
 
@@ -13,8 +15,22 @@ IRIS_COLOURS = np.array([[0.25, 0.14, 0.06], [0.12, 0.07, 0.03], [0.25, 0.40, 0.
 
 
 def smooth_noise(rng: np.random.Generator, shape: tuple[int, int], sigma: float) -> np.ndarray:
-    n = cv2.GaussianBlur(rng.standard_normal(shape, dtype=np.float32), (0, 0), sigma)
+    """Unit-variance noise of correlation length sigma (uniform white noise: 3x faster to draw than normal, and
+    as Gaussian as normal noise once blurred over a few pixels)."""
+    n = cv2.GaussianBlur(rng.random(shape, dtype=np.float32) - np.float32(0.5), (0, 0), sigma)
     return n / max(float(n.std()), 1e-6)
+
+
+@lru_cache(maxsize=2)
+def _skin_regions(size: int) -> dict[str, np.ndarray]:
+    """Soft masks (size x size x 1, float32) of the fixed places in the face UV tile: cheeks, lips, brows, chin."""
+    u, v = np.meshgrid(np.linspace(0, 1, size), np.linspace(1, 0, size))
+    blob = lambda cu, cv, su, sv: np.exp(-((u - cu) / su) ** 2 - ((v - cv) / sv) ** 2)  # noqa: E731
+    brows = sum(blob(cu, 0.815 + 0.02 * (u - cu) ** 2, 0.085, 0.014) for cu in (0.36, 0.64))
+    masks = {"cheeks": blob(0.34, 0.56, 0.07, 0.06) + blob(0.66, 0.56, 0.07, 0.06),
+             "lips": np.clip(1.6 * blob(0.5, 0.445, 0.095, 0.03), 0, 1), "brows": brows,
+             "beard": np.clip((0.47 - v) * 8, 0, 1)}
+    return {k: m[..., None].astype(np.float32) for k, m in masks.items()}
 
 
 def skin_albedo(rng: np.random.Generator, size: int = 256,
@@ -27,26 +43,24 @@ def skin_albedo(rng: np.random.Generator, size: int = 256,
         i = int(t)
         base = SKIN_TONES[i] + (t - i) * (SKIN_TONES[min(i + 1, len(SKIN_TONES) - 1)] - SKIN_TONES[i])
     base = np.clip(base * rng.normal(1, 0.04, 3), 0, 1)
-    tex = np.ones((size, size, 3), np.float32) * base
+    region = _skin_regions(size)
+    tex = np.ones((size, size, 3), np.float32) * base.astype(np.float32)
     tex *= 1 + 0.06 * smooth_noise(rng, (size, size), 12)[..., None]
     tex *= 1 + 0.03 * smooth_noise(rng, (size, size), 1.5)[..., None]
-    u, v = np.meshgrid(np.linspace(0, 1, size), np.linspace(1, 0, size))
-    blob = lambda cu, cv, su, sv: np.exp(-((u - cu) / su) ** 2 - ((v - cv) / sv) ** 2)[..., None]  # noqa: E731
-    redness = rng.uniform(0, 0.25) * (blob(0.34, 0.56, 0.07, 0.06) + blob(0.66, 0.56, 0.07, 0.06))
-    tex = tex * (1 - redness) + redness * tex * [1.15, 0.8, 0.8]
-    lips = np.clip(1.6 * blob(0.5, 0.445, 0.095, 0.03), 0, 1) * rng.uniform(0.4, 0.9)
+    redness = rng.uniform(0, 0.25) * region["cheeks"]
+    tex = tex * (1 - redness) + redness * tex * np.float32([1.15, 0.8, 0.8])
+    lips = region["lips"] * rng.uniform(0.4, 0.9)
     lip_colour = base * [0.85, 0.55, 0.55] * rng.uniform(0.8, 1.0)
-    tex = tex * (1 - lips) + lips * lip_colour
+    tex = tex * (1 - lips) + lips * lip_colour.astype(np.float32)
     hair = HAIR_COLOURS[rng.integers(len(HAIR_COLOURS))]
-    brow_strength = rng.uniform(0.5, 1.0)
-    for cu in (0.36, 0.64):
-        brow = blob(cu, 0.815 + 0.02 * (u - cu) ** 2, 0.085, 0.014) * brow_strength
-        brow *= np.clip(0.7 + 0.5 * smooth_noise(rng, (size, size), 0.8)[..., None], 0, 1)
-        tex = tex * (1 - brow) + brow * hair
+    hair32 = hair.astype(np.float32)
+    brow = region["brows"] * rng.uniform(0.5, 1.0)
+    brow *= np.clip(0.7 + 0.5 * smooth_noise(rng, (size, size), 0.8)[..., None], 0, 1)
+    tex = tex * (1 - brow) + brow * hair32
     if rng.random() < 0.2:  # stubble
-        beard = np.clip((0.47 - v) * 8, 0, 1)[..., None] * rng.uniform(0.2, 0.5)
+        beard = region["beard"] * rng.uniform(0.2, 0.5)
         beard *= np.clip(0.6 + 0.6 * smooth_noise(rng, (size, size), 0.7)[..., None], 0, 1)
-        tex = tex * (1 - beard) + beard * hair
+        tex = tex * (1 - beard) + beard * hair32
     return np.clip(tex, 0, 1).astype(np.float32), base, {"skin": base.tolist(), "hair": hair.tolist()}
 
 

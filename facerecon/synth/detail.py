@@ -5,12 +5,16 @@ brows v ~ 0.80, eye corners (0.315 / 0.40, 0.715), nose tip (0.5, 0.61), mouth c
 """
 from __future__ import annotations
 
+from typing import Callable
+
 import cv2
 import numpy as np
 
 from ..raster import sample_bilinear
+from .appearance import smooth_noise
 
-TEXTURE_SIZE = 512
+TEXTURE_SIZE = 256  # texels across the face tile (the crop shows the tile at about one texel per pixel)
+PORE_UV, RELIEF_UV = 0.8 / 512, 4.0 / 512  # correlation lengths of pores and micro-relief, in UV units
 
 
 def _uv_to_px(points: np.ndarray) -> np.ndarray:
@@ -34,48 +38,102 @@ def _mirror(curve: np.ndarray) -> np.ndarray:
 
 
 def wrinkle_curves(rng: np.random.Generator) -> list[tuple[np.ndarray, float, float]]:
-    """(curve in UV, depth in mm, width in texture pixels) for every wrinkle of one face."""
+    """(curve in UV, depth in mm, width in UV units) for every wrinkle of one face."""
     j = lambda s=0.01: rng.normal(0, s, 2)  # noqa: E731 - small positional jitter
     out = []
     for i in range(rng.integers(2, 6)):  # forehead lines
         v = 0.86 + 0.028 * i + rng.normal(0, 0.006)
         half = rng.uniform(0.10, 0.2)
         out.append((_curve([0.5 - half, v] + j(0.005), [0.5 + half, v] + j(0.005), rng.normal(-0.01, 0.01)),
-                    rng.uniform(0.15, 0.5), rng.uniform(1.5, 3.0)))
+                    rng.uniform(0.15, 0.5), rng.uniform(0.003, 0.006)))
     for side in (-1, 1):  # glabella
         if rng.random() < 0.6:
             u = 0.5 + side * rng.uniform(0.015, 0.035)
-            out.append((_curve([u, 0.77], [u + side * 0.01, 0.85] + j(0.005), 0.0), rng.uniform(0.15, 0.5), 1.8))
+            out.append((_curve([u, 0.77], [u + side * 0.01, 0.85] + j(0.005), 0.0), rng.uniform(0.15, 0.5), 0.0035))
     for mirror in (False, True):
         parts = []
         for k in range(rng.integers(2, 5)):  # crow's feet fanning out of the outer eye corner
             a = np.deg2rad(-35 + 25 * k + rng.normal(0, 6))
             start = np.array([0.285, 0.72]) + j(0.004)
             parts.append((_curve(start, start + 0.07 * np.array([-np.cos(a), np.sin(a)]), rng.normal(0, 0.01)),
-                          rng.uniform(0.1, 0.35), 1.5))
-        parts.append((_curve([0.32, 0.69], [0.41, 0.685] + j(0.004), -0.015), rng.uniform(0.1, 0.35), 2.0))  # under-eye
-        parts.append((_curve([0.43, 0.565] + j(0.006), [0.37, 0.43] + j(0.006), 0.02), rng.uniform(0.3, 1.0), 4.0))
-        parts.append((_curve([0.385, 0.425], [0.395, 0.33] + j(0.006), 0.0), rng.uniform(0.1, 0.5), 3.0))  # marionette
+                          rng.uniform(0.1, 0.35), 0.003))
+        parts.append((_curve([0.32, 0.69], [0.41, 0.685] + j(0.004), -0.015), rng.uniform(0.1, 0.35), 0.004))  # under-eye
+        parts.append((_curve([0.43, 0.565] + j(0.006), [0.37, 0.43] + j(0.006), 0.02), rng.uniform(0.3, 1.0), 0.008))
+        parts.append((_curve([0.385, 0.425], [0.395, 0.33] + j(0.006), 0.0), rng.uniform(0.1, 0.5), 0.006))  # marionette
         out += [(_mirror(c) if mirror else c, d, w) for c, d, w in parts]
     return out
 
 
-def displacement_map(rng: np.random.Generator) -> tuple[np.ndarray, dict]:
-    """TEXTURE_SIZE^2 float32 displacement in mm over the face UV tile, and its parameters."""
+def displacement_map(rng: np.random.Generator, footprint: float) -> tuple[np.ndarray, dict]:
+    """TEXTURE_SIZE^2 float32 displacement in mm over the face UV tile, and its parameters.
+
+    footprint: one crop pixel's size in texels. The map is band-limited to it (a Gaussian of sigma footprint / 2
+    stands in for the pixel's area), so a crop pixel's sample is the relief that pixel can show; pores far below a
+    pixel average out instead of aliasing into noise. The filter is folded into each layer's own blur."""
+    pixel = 0.5 * footprint
     age = float(rng.beta(1.6, 2.2))  # 0 = smooth young skin, 1 = deep wrinkles
     pore_mm = float(rng.uniform(0.01, 0.05))
-    disp = np.zeros((TEXTURE_SIZE, TEXTURE_SIZE), np.float32)
+    layers: dict[float, np.ndarray] = {}  # wrinkle width (texels, quantised) -> its strokes, blurred once
     for curve, depth, width in wrinkle_curves(rng):
         if rng.random() > 0.3 + 0.7 * age:
             continue
-        stroke = np.zeros_like(disp)
-        cv2.polylines(stroke, [_uv_to_px(curve)], False, 1.0, thickness=1, lineType=cv2.LINE_AA, shift=4)
-        stroke = cv2.GaussianBlur(stroke, (0, 0), width)
-        disp -= age * depth * stroke / max(stroke.max(), 1e-6)
-    pores = cv2.GaussianBlur(rng.standard_normal(disp.shape, dtype=np.float32), (0, 0), 0.8)
-    relief = cv2.GaussianBlur(rng.standard_normal(disp.shape, dtype=np.float32), (0, 0), 4.0)
-    disp += pore_mm * pores / pores.std() + 0.5 * pore_mm * relief / relief.std()
-    return disp, {"age": age, "pore_mm": pore_mm}
+        w = max(0.5, round(width * TEXTURE_SIZE * 2) / 2)
+        layer = layers.setdefault(w, np.zeros((TEXTURE_SIZE, TEXTURE_SIZE), np.float32))
+        # a line of cross-section integral sqrt(2 pi) w D blurred by sigma w has peak D (a Gaussian groove)
+        cv2.polylines(layer, [_uv_to_px(curve)], False, age * depth * w * np.sqrt(2 * np.pi), thickness=1,
+                      lineType=cv2.LINE_AA, shift=4)
+    disp = np.zeros((TEXTURE_SIZE, TEXTURE_SIZE), np.float32)
+    for w, layer in layers.items():
+        disp -= cv2.GaussianBlur(layer, (0, 0), float(np.hypot(w, pixel)))
+    for sigma_uv, amplitude in ((PORE_UV, pore_mm), (RELIEF_UV, 0.5 * pore_mm)):
+        # a random field of correlation length sigma and std A, seen through the pixel: std A sigma / hypot(...)
+        sigma = sigma_uv * TEXTURE_SIZE
+        disp += amplitude * sigma / np.hypot(sigma, pixel) * smooth_noise(rng, disp.shape, float(np.hypot(sigma, pixel)))
+    return disp, {"age": age, "pore_mm": pore_mm, "footprint_texels": float(footprint)}
+
+
+def displaced_hits(points: np.ndarray, normals: np.ndarray, toward: np.ndarray, disp: np.ndarray,
+                   project: Callable[[np.ndarray], np.ndarray], samples: int = 8,
+                   refinements: int = 3) -> tuple[np.ndarray, np.ndarray]:
+    """Where each pixel's ray first meets the displaced surface: distance t from the base hit towards the camera.
+
+    points, normals, toward: N x 3 base hits, unit normals and unit vectors to the camera (any one frame);
+    disp: S x S displacement along the normal of the base point each crop pixel sees (units of points);
+    project: N x 3 points -> N x 2 crop pixels. The displaced surface is p' + disp(p') n over the base's tangent
+    plane at p (exact for a base that is flat at the scale of the displacement): the ray point p + t w lies on it
+    where g(t) = t (w.n) - disp(p') = 0 with p' = p + t (w - (w.n) n). The first hit from the camera is the
+    largest root: g is sampled from the largest possible t down (bounds from the displacement within reach,
+    where another ridge could cut the ray), and the first bracket is refined by regula falsi.
+    Returns t and its residual |g(t)| / (w.n) (inf where the relief lies outside the crop)."""
+    wn = np.maximum((toward * normals).sum(1), 0.05)
+    slide = toward - wn[:, None] * normals  # p' moves along the tangent plane by t * slide
+    pixels = project(points)
+    reach = np.ones((13, 13), np.uint8)  # 6 px: as far as p' moves for 1 px of relief seen at w.n = 0.3
+    hi = sample_bilinear(cv2.dilate(disp, reach), pixels) / wn
+    lo = sample_bilinear(cv2.erode(disp, reach), pixels) / wn
+    g = lambda t: t * wn - sample_bilinear(disp, project(points + t[:, None] * slide))  # noqa: E731
+    t_above, g_above = hi.copy(), g(hi)
+    t_below, g_below = lo.copy(), np.zeros_like(hi)
+    found = np.zeros(len(points), bool)
+    for k in range(1, samples):
+        t_k = hi + (lo - hi) * k / (samples - 1)
+        g_k = g(t_k)
+        first = ~found & ((g_k <= 0) | (k == samples - 1))  # g(lo) <= 0 up to rounding
+        t_below[first], g_below[first] = t_k[first], g_k[first]
+        found |= first
+        above = ~found
+        t_above[above], g_above[above] = t_k[above], g_k[above]
+    for _ in range(refinements):
+        t = t_above - g_above * (t_below - t_above) / np.where(g_below != g_above, g_below - g_above, 1)
+        g_t = g(t)
+        up = g_t > 0
+        t_above, g_above = np.where(up, t, t_above), np.where(up, g_t, g_above)
+        t_below, g_below = np.where(up, t_below, t), np.where(up, g_below, g_t)
+    t = t_above - g_above * (t_below - t_above) / np.where(g_below != g_above, g_below - g_above, 1)
+    seen = project(points + t[:, None] * slide)
+    residual = np.abs(t * wn - sample_bilinear(disp, seen)) / wn
+    residual[~((seen >= 0) & (seen <= disp.shape[0] - 1)).all(1)] = np.inf  # the hit's relief lies outside the crop
+    return t.astype(np.float32), residual.astype(np.float32)
 
 
 def sample_texture(texture: np.ndarray, uv: np.ndarray) -> np.ndarray:

@@ -1,8 +1,10 @@
 """Render one training sample straight into the inference crop, with exact mask, coarse depth and detail.
 
-Camera: weak perspective (orthographic projection with a scale). The rendered landmarks go through
-facerecon.align exactly as detected landmarks do at inference, so the framing is the inference framing.
-All maps are in the crop frame: x right, y down (pixel centres at integers), z towards the viewer, in crop pixels.
+Camera: perspective (facerecon.synth.camera). A longer lens further away frames a face the same way once cropped,
+so what is sampled is the distance (30 cm selfie to 2.5 m telephoto) and the position off the optical axis. The
+rendered landmarks go through facerecon.align exactly as detected landmarks do at inference, so the framing is the
+inference framing. Every crop pixel centre's ray is cast; depth is the hit's camera-frame z in crop pixels at the
+face's distance (larger = nearer), detail the change of that depth where the displaced skin meets the same ray.
 """
 from __future__ import annotations
 
@@ -12,15 +14,15 @@ import cv2
 import numpy as np
 import open3d as o3d
 
-from ..raster import cast_pixels, pixel_centres
-
-from ..align import CROP_SIZE, affine_scale, crop_affine, rescale_affine
+from ..align import CROP_SIZE, apply_affine, crop_affine, rescale_affine
+from ..raster import cast_rays
 from . import appearance
-from .detail import displacement_map, sample_texture
-from .face_model import EYEBALL, FACE, HEAD, MOUTH, FaceModel, vertex_normals
+from .camera import CropCamera
+from .detail import TEXTURE_SIZE, displaced_hits, displacement_map, sample_texture
+from .face_model import EYE_SOCKET, EYEBALL, FACE, HEAD, MOUTH, FaceModel, vertex_normals
 from .textures import SkinTextures
 
-IMAGE_SCALE = 10.0  # pixels per cm of the virtual image the landmarks are found in (any value: the crop rescales)
+FOCAL = 1000.0  # photo pixels per unit of x / -z (any value: the crop rescales)
 
 
 @dataclass
@@ -43,12 +45,21 @@ def rotation(yaw: float, pitch: float, roll: float) -> np.ndarray:
     return (rz @ ry @ rx).astype(np.float32)
 
 
+def _texels_per_pixel(tex_uv: np.ndarray, hit: np.ndarray, skin: np.ndarray, size: int) -> float:
+    """Median size of a crop pixel on the skin, in displacement-texture texels (from the UV gradient)."""
+    uv = np.full((size, size, 2), np.nan, np.float32)
+    uv.reshape(-1, 2)[np.flatnonzero(hit)[skin]] = tex_uv[skin]
+    du, dv = np.diff(uv, axis=1)[:-1], np.diff(uv, axis=0)[:, :-1]
+    area = np.abs(du[..., 0] * dv[..., 1] - du[..., 1] * dv[..., 0])
+    area = area[np.isfinite(area)]
+    return float(np.sqrt(np.median(area)) * TEXTURE_SIZE) if len(area) else 1.0
+
+
 class Renderer:
     def __init__(self, model: FaceModel, photos: list[np.ndarray] | None = None, size: int = CROP_SIZE,
                  skin: SkinTextures | None = None):
         """photos: background sources; skin: portrait textures (facerecon.synth.textures), else procedural skin."""
         self.model, self.photos, self.size, self.skin = model, photos or [], size, skin
-        self._pixels = pixel_centres(size)
 
     def render(self, seed: int) -> Sample:
         rng = np.random.default_rng(seed)
@@ -60,40 +71,56 @@ class Renderer:
         yaw = float(np.clip(rng.normal(0, 25), -70, 70))
         pitch, roll = float(np.clip(rng.normal(0, 12), -35, 35)), float(np.clip(rng.normal(0, 8), -25, 25))
         rot = rotation(yaw, pitch, roll)
-        world, world_n = head @ rot.T, head_normals @ rot.T
+        # camera: the face 30 cm (selfie) to 2.5 m (telephoto) away, off the optical axis by up to a third of that
+        distance = float(np.exp(rng.uniform(np.log(30), np.log(250))))
+        off_axis = np.clip(rng.normal(0, 0.12, 2), -0.35, 0.35)
+        turned = head @ rot.T
+        centre = np.array([off_axis[0] * distance, off_axis[1] * distance,
+                           -distance - m.landmarks5(turned)[:, 2].mean()], np.float32)
+        world, world_n = turned + centre, head_normals @ rot.T
 
-        # virtual image (y down) -> detected landmarks (with detector-like noise) -> the inference crop
-        to_img = lambda p: np.column_stack([p[:, 0], -p[:, 1]]) * IMAGE_SCALE  # noqa: E731
-        lm_img = to_img(m.landmarks5(world))
-        iod = np.linalg.norm(lm_img[1] - lm_img[0])
-        detected = lm_img + rng.normal(0, 0.015 * max(iod, 1e-3), lm_img.shape)  # what a detector would report
-        affine = rescale_affine(crop_affine(detected), s / CROP_SIZE)
-        scale = affine_scale(affine) * IMAGE_SCALE  # crop pixels per cm
-        lin = affine[:, :2] / affine_scale(affine)
-        verts = np.column_stack([to_img(world) @ affine[:, :2].T + affine[:, 2], world[:, 2] * scale])
-        normals = np.column_stack([np.column_stack([world_n[:, 0], -world_n[:, 1]]) @ lin.T, world_n[:, 2]])
+        # photo -> detected landmarks (with detector-like noise) -> the inference crop
+        photo = CropCamera(FOCAL, np.eye(2, 3), s)
+        lm_photo = photo.photo_points(m.landmarks5(world))
+        iod = np.linalg.norm(lm_photo[1] - lm_photo[0])
+        detected = lm_photo + rng.normal(0, 0.015 * max(iod, 1e-3), lm_photo.shape)  # what a detector would report
+        cam = CropCamera(FOCAL, rescale_affine(crop_affine(detected), s / CROP_SIZE), s)
+        scale = cam.crop_px_per_cm(distance)  # crop pixels per cm at the face
+        to_crop = cam.to_crop_frame()
 
-        scene, cast = cast_pixels(verts, m.triangles, s)
-        hit, tri, w = cast["hit"], cast["triangle"], cast["bary"]
+        # triangles facing away from the camera cannot be the first hit on the closed skin and eyeballs (the
+        # mouth and eye sockets are cavities seen through openings: kept whole); leaving them out of the ray
+        # casting scene makes it 40% faster to build. Cast shadows use the same scene.
+        a, b, c = (world[m.triangles[:, i]] for i in range(3))
+        facing = (np.cross(b - a, c - a) * a).sum(1) < 0
+        kept = np.flatnonzero(facing | np.isin(m.tri_region, [MOUTH, EYE_SOCKET]))
+        rays = cam.pixel_rays()
+        scene, cast = cast_rays(world, m.triangles[kept], np.column_stack([np.zeros_like(rays), rays]))
+        hit, tri, w = cast["hit"], kept[cast["triangle"]], cast["bary"]
         corners = m.triangles[tri]
         interp = lambda a: np.einsum("nk,nkc->nc", w, a[corners])  # noqa: E731
         region = m.tri_region[tri]
-        depth = cast["depth"]
-        n = interp(normals)
-        n /= np.maximum(np.linalg.norm(n, axis=1, keepdims=True), 1e-9)
+        points = rays[hit] * cast["t"][hit, None]  # camera frame, cm
+        depth = np.full(s * s, np.nan, np.float32)
+        depth[hit] = (points[:, 2] + distance) * scale  # crop pixels, larger = nearer
+        n_cam = interp(world_n)
+        n_cam /= np.maximum(np.linalg.norm(n_cam, axis=1, keepdims=True), 1e-9)
+        n, view = n_cam @ to_crop.T, -rays[hit] @ to_crop.T  # crop frame: normal, direction to the camera
         tex_uv = np.einsum("nk,nkc->nc", w, m.tri_uv[tri])
         head_pos, head_n = interp(head), interp(head_normals)
 
-        # fine detail: displacement along the normal moves the surface by d / n_z along the view ray
-        disp_tex, detail_params = displacement_map(rng)
+        # fine detail: the skin displaced along the normal; detail = depth change of each pixel's ray hit
         skin = region == FACE
-        disp_mm = np.zeros(len(tri), np.float32)
-        disp_mm[skin] = sample_texture(disp_tex, np.clip(tex_uv[skin], 0, 1))
-        nz = n[:, 2]
-        detail_hit = np.where(nz > 0.05, disp_mm * 0.1 * scale / np.maximum(nz, 0.05), 0).astype(np.float32)
+        disp_tex, detail_params = displacement_map(rng, _texels_per_pixel(tex_uv, hit, skin, s))
+        disp_cm = np.zeros(s * s, np.float32)
+        disp_cm[np.flatnonzero(hit)[skin]] = 0.1 * sample_texture(disp_tex, np.clip(tex_uv[skin], 0, 1))
+        t, residual = np.zeros(len(points), np.float32), np.full(len(points), np.inf, np.float32)
+        t[skin], residual[skin] = displaced_hits(points[skin], n_cam[skin], -rays[hit][skin], disp_cm.reshape(s, s),
+                                                 cam.project)
         detail = np.zeros(s * s, np.float32)
-        detail[hit] = detail_hit
+        detail[hit] = t * -rays[hit, 2] * scale
         dmap = detail.reshape(s, s)
+        nz = n[:, 2]
         ddx, ddy = np.gradient(dmap, axis=1)[hit.reshape(s, s)], np.gradient(dmap, axis=0)[hit.reshape(s, s)]
         shade_n = np.column_stack([n[:, 0] - nz * ddx, n[:, 1] - nz * ddy, nz])
         shade_n /= np.maximum(np.linalg.norm(shade_n, axis=1, keepdims=True), 1e-9)
@@ -123,7 +150,7 @@ class Renderer:
 
         # hair covers the scalp above a random hairline (head frame, cm) and spills over the silhouette
         hair_mask = np.zeros(s * s, bool)
-        has_hair = rng.random() > 0.12
+        has_hair = bool(rng.random() > 0.12)
         if has_hair:
             hairline = rng.uniform(7.0, 10.0) - (2.5 if rng.random() < 0.2 else 0)
             wave = 0.6 * np.sin(head_pos[:, 0] * rng.uniform(0.3, 0.8) + rng.uniform(0, 6))
@@ -141,20 +168,18 @@ class Renderer:
         ambient = rng.uniform(0.15, 0.5) * rng.normal(1, 0.05, 3)
         amb_dir = rng.normal(0, 0.15, 3)
         key_colour = rng.uniform(0.6, 1.1) * rng.normal(1, 0.06, 3)
-        points = np.column_stack([self._pixels[hit], depth[hit]]) + 0.5 * n
-        shadow_rays = np.column_stack([points, np.tile(key, (len(points), 1))]).astype(np.float32)
-        lit = ~scene.test_occlusions(o3d.core.Tensor(shadow_rays)).numpy().astype(bool)
+        shadow_rays = np.column_stack([points + 0.05 * n_cam, np.tile(to_crop.T @ key, (len(points), 1))])
+        lit = ~scene.test_occlusions(o3d.core.Tensor(shadow_rays.astype(np.float32))).numpy().astype(bool)
         ndl = np.clip(shade_n @ key, 0, None) * lit
-        half = key + [0, 0, 1]
-        half /= np.linalg.norm(half)
-        spec = rng.uniform(0.03, 0.25) * np.clip(shade_n @ half, 0, None) ** rng.uniform(15, 60) * lit
+        half = key + view
+        half /= np.linalg.norm(half, axis=1, keepdims=True)
+        spec = rng.uniform(0.03, 0.25) * np.clip((shade_n * half).sum(1), 0, None) ** rng.uniform(15, 60) * lit
         spec *= np.isin(region, [FACE, HEAD, EYEBALL])
         shaded = albedo * (ambient + (shade_n @ amb_dir)[:, None] + ndl[:, None] * key_colour) + spec[:, None]
 
         # compose: background, shoulders, head, hair, occluders
         canvas = appearance.background(rng, s, self.photos)
-        chin = np.array([[0.0, -24.0, -4.0]], np.float32) @ rot.T
-        c = (to_img(chin) @ affine[:, :2].T + affine[:, 2])[0]
+        c = cam.project(np.array([[0.0, -24.0, -4.0]], np.float32) @ rot.T + centre)[0]  # below the chin
         shirt = np.clip(rng.uniform(0, 1, 3) * (1 + 0.1 * appearance.smooth_noise(rng, (s, s), 3))[..., None], 0, 1)
         shoulder = np.zeros((s, s), np.uint8)
         cv2.ellipse(shoulder, (int(c[0]), int(c[1])), (int(scale * 22), int(scale * 10)), roll, 0, 360, 1, -1)
@@ -166,11 +191,13 @@ class Renderer:
             strands = 1 + 0.35 * cv2.GaussianBlur(rng.standard_normal((s, s), dtype=np.float32), (1, 9), 0).ravel()
             flat[hair_mask] = np.clip(hair_colour * strands[hair_mask, None] * (0.6 + 0.5 * ndl.mean()), 0, 1)
         canvas = flat.reshape(s, s, 3)
-        lm_crop = lm_img @ affine[:, :2].T + affine[:, 2]
+        lm_crop = cam.project(m.landmarks5(world))
         occluded = hair_mask.reshape(s, s).copy()
-        if rng.random() < 0.15:
+        glasses = bool(rng.random() < 0.15)
+        if glasses:
             occluded |= appearance.draw_glasses(rng, canvas, lm_crop[:2])
-        if rng.random() < 0.12:
+        hand = bool(rng.random() < 0.12)
+        if hand:
             occluded |= appearance.draw_hand(rng, canvas, skin_base, s)
 
         image = self._camera_effects(rng, canvas)
@@ -180,11 +207,13 @@ class Renderer:
         base = depth.reshape(s, s)  # the undisplaced mesh
         coarse = np.where(mask, base - base[mask].mean() if mask.any() else base, 0).astype(np.float32)
         valid_detail = np.zeros(s * s, bool)
-        valid_detail[hit] = skin & (nz > 0.3)
+        valid_detail[hit] = skin & ((n * view).sum(1) > 0.3) & (residual * scale < 0.01)  # solved to 0.01 px
         valid_detail = valid_detail.reshape(s, s) & mask
         params = {"seed": int(seed), "identity": identity.tolist(), "expression": expression.tolist(),
-                  "yaw": yaw, "pitch": pitch, "roll": roll, "crop_px_per_cm": float(scale),
-                  "detected_landmarks5": (detected @ affine[:, :2].T + affine[:, 2]).tolist(), **detail_params, **look}
+                  "yaw": yaw, "pitch": pitch, "roll": roll, "distance_cm": distance, "off_axis": off_axis.tolist(),
+                  "head_centre_cm": centre.tolist(), "focal_px": FOCAL, "crop_affine": cam.affine.tolist(),
+                  "crop_px_per_cm": float(scale), "detected_landmarks5": apply_affine(cam.affine, detected).tolist(),
+                  "has_hair": has_hair, "has_glasses": glasses, "has_hand": hand, **detail_params, **look}
         return Sample(image=image, mask=mask, coarse=coarse, detail=np.where(valid_detail, dmap, 0).astype(np.float32),
                       valid_coarse=mask, valid_detail=valid_detail, landmarks5=lm_crop,
                       params=params)
