@@ -11,24 +11,38 @@ import os
 import tempfile
 from pathlib import Path
 
-import gradio as gr
+# Gradio's file cache gets a folder of its own, which the app keeps within a size budget (demo.OutputStore)
+os.environ.setdefault("GRADIO_TEMP_DIR", str(Path(tempfile.gettempdir()) / "facerecon-demo"))
+import gradio as gr  # noqa: E402
 
-from facerecon import demo
-from facerecon.errors import FaceReconError, ImageReadError, NoFaceFound
-from facerecon.predictor import FaceReconstructor
+from facerecon import demo  # noqa: E402
+from facerecon.errors import FaceReconError, ImageReadError, NoFaceFound  # noqa: E402
+from facerecon.predictor import FaceReconstruction, FaceReconstructor  # noqa: E402
 
 EXAMPLES = Path(__file__).parent / "examples"
+RESULT_MINUTES = 15
 RECONSTRUCTOR = FaceReconstructor.from_pretrained(backend=os.environ.get("FACERECON_BACKEND", "torch"), device="auto")
-STORE = demo.OutputStore(Path(tempfile.gettempdir()) / "facerecon-demo", max_age_s=900)
+STORE = demo.OutputStore(Path(os.environ["GRADIO_TEMP_DIR"]), max_age_s=RESULT_MINUTES * 60,
+                         max_bytes=int(os.environ.get("FACERECON_DEMO_CACHE_MB", "1024")) << 20)
 
 
-def _face_outputs(faces, index: int, strength: float):
-    face = faces[index]
-    pics = demo.pictures(face, strength)
-    files = demo.downloads(face, STORE.new_dir(), strength)
+def _face_outputs(face: FaceReconstruction, strength: float):
+    out = STORE.new_dir()
+    pics = demo.picture_files(face, out, strength)
+    files = demo.downloads(face, out, strength)
     timings = "**Timings:** " + " · ".join(f"{k.replace('_', ' ')} {v:.0f} ms" for k, v in face.timings.items())
-    return (pics["mask"], pics["depth"], pics["detail"], pics["normals"], str(files["glb"]),
+    return (*(str(pics[k]) for k in ("mask", "depth", "detail", "normals")), str(files["glb"]),
             [str(files[k]) for k in ("glb", "obj_zip", "ply", "stl", "npz")], timings)
+
+
+def _saved_face(saved: list[dict], index: int) -> FaceReconstruction:
+    if not saved:
+        raise gr.Error("Reconstruct a photo first.")
+    try:
+        return FaceReconstruction.load(saved[index]["arrays"])
+    except (FileNotFoundError, IndexError):
+        raise gr.Error(f"These results are gone (they are kept for {RESULT_MINUTES} minutes): "
+                       "please reconstruct the photo again.") from None
 
 
 def reconstruct(image: dict | None, strength: float, progress=gr.Progress()):
@@ -50,26 +64,26 @@ def reconstruct(image: dict | None, strength: float, progress=gr.Progress()):
     for warning in result.warnings:
         gr.Warning(warning)
     progress(0.6, desc="Building the mesh")
-    gallery = [(f.crop_rgb, f"Face {i + 1}") for i, f in enumerate(result.faces)]
-    return (result.faces, 0, gallery, *_face_outputs(result.faces, 0, strength))
+    saved = demo.save_faces(result.faces, STORE.new_dir())
+    gallery = [(s["crop"], f"Face {i + 1}") for i, s in enumerate(saved)]
+    return (saved, 0, gallery, *_face_outputs(result.faces[0], strength))
 
 
-def select_face(faces, strength: float, evt: gr.SelectData):
-    if not faces:
-        raise gr.Error("Reconstruct a photo first.")
-    return (evt.index, *_face_outputs(faces, evt.index, strength))
+def select_face(saved: list[dict], strength: float, evt: gr.SelectData):
+    return (evt.index, *_face_outputs(_saved_face(saved, evt.index), strength))
 
 
-def change_strength(faces, index: int, strength: float):
-    if not faces:
+def change_strength(saved: list[dict], index: int, strength: float):
+    if not saved:
         return (gr.skip(),) * 7
-    return _face_outputs(faces, index, strength)
+    return _face_outputs(_saved_face(saved, index), strength)
 
 
 with gr.Blocks(title="facerecon: 3D face from one photo", delete_cache=(300, 900)) as app:
     gr.Markdown("# facerecon\nDetailed 3D face reconstruction from a single photo: face mask, coarse depth, "
                 "fine detail and a mesh you can download.")
-    faces_state, index_state = gr.State([]), gr.State(0)
+    # the session keeps the paths of its saved faces (demo.save_faces), not the arrays
+    faces_state, index_state = gr.State([], time_to_live=RESULT_MINUTES * 60), gr.State(0)
     with gr.Row():
         with gr.Column(scale=1):
             image = gr.Image(label="Photo", type="filepath", sources=["upload", "webcam", "clipboard"], height=360)
@@ -89,7 +103,7 @@ with gr.Blocks(title="facerecon: 3D face from one photo", delete_cache=(300, 900
             files = gr.File(label="Downloads: GLB, OBJ (zip), PLY, STL, maps.npz", file_count="multiple")
             timings = gr.Markdown()
     gr.Markdown(f"Running on **{RECONSTRUCTOR.device.upper()}** with the {RECONSTRUCTOR.backend.name} backend. "
-                "Photos and results are deleted after 15 minutes.")
+                f"Photos and results are deleted after {RESULT_MINUTES} minutes.")
 
     face_outputs = [mask, depth, detail, normals, viewer, files, timings]
     run.click(reconstruct, [image, strength], [faces_state, index_state, gallery, *face_outputs],

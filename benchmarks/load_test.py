@@ -24,7 +24,28 @@ PHOTOS = [ROOT / "examples" / "astronaut.png", ROOT / "examples" / "two_faces.jp
 
 
 def folder_mb(path: Path) -> float:
-    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) / 2**20 if path.exists() else 0.0
+    total = 0
+    for f in path.rglob("*"):
+        try:
+            total += f.stat().st_size if f.is_file() else 0
+        except FileNotFoundError:  # pruned while counting
+            pass
+    return total / 2**20
+
+
+class Sampler(threading.Thread):
+    """Every `every` seconds: the app's resident memory and the size of its temporary files; keeps the peaks."""
+
+    def __init__(self, pid: int, folder: Path, every: float = 2.0):
+        super().__init__(daemon=True)
+        self.pid, self.folder, self.every = pid, folder, every
+        self.peak_rss = self.peak_tmp = 0.0
+        self.stop = threading.Event()
+
+    def run(self) -> None:
+        while not self.stop.wait(self.every):
+            self.peak_rss = max(self.peak_rss, rss_mb(self.pid))
+            self.peak_tmp = max(self.peak_tmp, folder_mb(self.folder))
 
 
 def run_users(url: str, users: int, each: int, download_dir: str) -> tuple[list[float], list[str], int]:
@@ -74,20 +95,23 @@ def main() -> None:
     p.add_argument("--total", type=int, default=500)
     args = p.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        gradio_tmp = Path(tmp) / "gradio"
-        os.environ["GRADIO_TEMP_DIR"] = str(gradio_tmp)
-        demo_tmp = Path(tempfile.gettempdir()) / "facerecon-demo"
+        app_tmp = Path(tmp) / "app"  # the app's Gradio cache, uploads and results: all its temporary files
+        downloads = str(Path(tmp) / "downloads")
+        os.environ["GRADIO_TEMP_DIR"] = str(app_tmp)
         with AppServer() as app:
-            run_users(app.url, 2, 5, tmp)  # warm-up: 10 requests
-            rss_before, tmp_before = rss_mb(app.pid), folder_mb(gradio_tmp) + folder_mb(demo_tmp)
+            run_users(app.url, 2, 5, downloads)  # warm-up: 10 requests
+            rss_before, tmp_before = rss_mb(app.pid), folder_mb(app_tmp)
+            sampler = Sampler(app.pid, app_tmp)
+            sampler.start()
             t0 = time.perf_counter()
-            lat, fails, refused = run_users(app.url, args.users, args.requests_each, tmp)
+            lat, fails, refused = run_users(app.url, args.users, args.requests_each, downloads)
             burst_s = time.perf_counter() - t0
             done = args.users * args.requests_each
-            rss_burst = rss_mb(app.pid)
+            rss_burst, tmp_burst = rss_mb(app.pid), folder_mb(app_tmp)
             rest = max(0, args.total - done)
-            lat2, fails2, refused2 = run_users(app.url, 10, rest // 10, tmp) if rest else ([], [], 0)
-            rss_after, tmp_after = rss_mb(app.pid), folder_mb(gradio_tmp) + folder_mb(demo_tmp)
+            lat2, fails2, refused2 = run_users(app.url, 10, rest // 10, downloads) if rest else ([], [], 0)
+            sampler.stop.set()
+            rss_after, tmp_after = rss_mb(app.pid), folder_mb(app_tmp)
     q = statistics.quantiles(lat, n=20)
     print("| measure | value |\n|---|---|")
     print(f"| {args.users} users x {args.requests_each} requests, at once | {done} requests in {burst_s:.0f} s |")
@@ -98,7 +122,9 @@ def main() -> None:
     print(f"| failures (all) | {len(fails) + len(fails2)} |")
     print(f"| resident memory after warm-up / after the burst / at the end | {rss_before:.0f} / {rss_burst:.0f} / "
           f"{rss_after:.0f} MB ({100 * (rss_after / rss_before - 1):+.1f}%) |")
-    print(f"| temporary files after warm-up / at the end | {tmp_before:.0f} / {tmp_after:.0f} MB |")
+    print(f"| resident memory, peak | {sampler.peak_rss:.0f} MB |")
+    print(f"| temporary files after warm-up / after the burst / at the end / peak | {tmp_before:.0f} / "
+          f"{tmp_burst:.0f} / {tmp_after:.0f} / {sampler.peak_tmp:.0f} MB |")
     for f in (fails + fails2)[:5]:
         print(f"failure: {f}")
 

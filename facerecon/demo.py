@@ -11,6 +11,7 @@ import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import cv2
 import numpy as np
 
 from . import visualize
@@ -67,6 +68,28 @@ def pictures(face: FaceReconstruction, detail_strength: float = 1.0) -> dict[str
             "detail": visualize.detail_picture(face), "normals": visualize.shaded_normals(face, detail_strength)}
 
 
+def picture_files(face: FaceReconstruction, out_dir: Path, detail_strength: float = 1.0) -> dict[str, Path]:
+    """pictures() as PNG files in out_dir. A web server can hand out files of its own folder as they are; given
+    arrays, Gradio encodes them into a cache path named by their content and rewrites that file on every identical
+    result, so a second user of the same photo could download a half-written picture."""
+    out = {}
+    for name, rgb in pictures(face, detail_strength).items():
+        out[name] = Path(out_dir) / f"{name}.png"
+        cv2.imwrite(str(out[name]), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+    return out
+
+
+def save_faces(faces: list[FaceReconstruction], out_dir: Path) -> list[dict[str, str]]:
+    """Each face's arrays (face_<i>.npz, FaceReconstruction.load) and crop picture (face_<i>.png): a web session
+    keeps these paths instead of the arrays, so the server's memory does not grow with its sessions."""
+    saved = []
+    for i, face in enumerate(faces):
+        crop = Path(out_dir) / f"face_{i}.png"
+        cv2.imwrite(str(crop), cv2.cvtColor(face.crop_rgb, cv2.COLOR_RGB2BGR))
+        saved.append({"arrays": str(face.save(Path(out_dir) / f"face_{i}.npz")), "crop": str(crop)})
+    return saved
+
+
 def downloads(face: FaceReconstruction, out_dir: Path, detail_strength: float = 1.0) -> dict[str, Path]:
     """face.glb, face_obj.zip (OBJ + MTL + PNG), face.ply, face.stl and maps.npz in out_dir."""
     t0 = time.perf_counter()
@@ -78,33 +101,55 @@ def downloads(face: FaceReconstruction, out_dir: Path, detail_strength: float = 
         for f in mesh_dir.iterdir():
             if f.suffix not in (".glb", ".ply", ".stl"):  # the OBJ, its MTL and the texture the MTL names
                 z.write(f, f.name)
+                f.unlink()  # only the zip is offered: no second copy on disk
     maps = write_maps(face, out_dir / "maps")["maps"]
     face.timings["mesh_and_downloads"] = (time.perf_counter() - t0) * 1e3
     return {"glb": paths["glb"], "obj_zip": obj_zip, "ply": paths["ply"], "stl": paths["stl"], "npz": maps}
 
 
 class OutputStore:
-    """Per-request output folders under one root, pruned by age and count so temporary files stay bounded.
+    """Per-request folders inside a web server's file cache, and a budget for that whole cache.
 
-    The count limit spares folders younger than min_age_s: their files may still be on their way to a browser."""
+    Files the server made itself (uploads, its copies) live beside the request folders under `root`; every entry
+    (a request folder, or one of the server's folders) goes when it is older than max_age_s, and then the oldest go
+    until all of them fit in max_bytes. Entries younger than min_age_s always stay: their files may still be on
+    their way to a browser. Ages count from the last change (ctime), as Gradio's own cache cleaning does."""
 
-    def __init__(self, root: Path, max_age_s: float = 1800, max_dirs: int = 64, min_age_s: float = 120):
-        self.root, self.max_age_s, self.max_dirs, self.min_age_s = Path(root), max_age_s, max_dirs, min_age_s
-        self.root.mkdir(parents=True, exist_ok=True)
+    def __init__(self, root: Path, max_age_s: float = 900, max_bytes: int = 1 << 30, min_age_s: float = 60):
+        self.root, self.max_age_s, self.max_bytes, self.min_age_s = Path(root), max_age_s, max_bytes, min_age_s
+        self.outputs = self.root / "facerecon"
+        self.outputs.mkdir(parents=True, exist_ok=True)
 
     def new_dir(self) -> Path:
         self.prune()
-        d = self.root / f"{time.time():.0f}-{uuid.uuid4().hex[:8]}"
+        d = self.outputs / f"{time.time():.0f}-{uuid.uuid4().hex[:8]}"
         d.mkdir()
         return d
 
+    def entries(self) -> list[tuple[float, int, Path]]:
+        """(newest ctime, bytes, path) of every prunable entry, oldest first."""
+        found = []
+        for entry in [p for p in self.root.iterdir() if p != self.outputs] + list(self.outputs.iterdir()):
+            try:
+                files = [entry] if entry.is_file() else [f for f in entry.rglob("*") if f.is_file()]
+                stats = [f.stat() for f in files]
+                changed = max([st.st_ctime for st in stats] + [entry.stat().st_ctime])
+            except FileNotFoundError:  # removed meanwhile by the server's own cleaning
+                continue
+            found.append((changed, sum(st.st_size for st in stats), entry))
+        return sorted(found)
+
     def prune(self) -> None:
-        dirs = sorted((p for p in self.root.iterdir() if p.is_dir()), key=lambda p: p.stat().st_mtime)
-        now = time.time()
-        for i, d in enumerate(dirs):
-            age = now - d.stat().st_mtime
-            if age > self.max_age_s or (len(dirs) - i >= self.max_dirs and age > self.min_age_s):
-                shutil.rmtree(d, ignore_errors=True)
+        entries, now = self.entries(), time.time()
+        total = sum(size for _, size, _ in entries)
+        for changed, size, path in entries:
+            age = now - changed
+            if age > self.max_age_s or (total > self.max_bytes and age > self.min_age_s):
+                if path.is_dir():
+                    shutil.rmtree(path, ignore_errors=True)
+                else:
+                    path.unlink(missing_ok=True)
+                total -= size
 
     def size_bytes(self) -> int:
-        return sum(f.stat().st_size for f in self.root.rglob("*") if f.is_file())
+        return sum(size for _, size, _ in self.entries())

@@ -66,7 +66,7 @@ def write_mesh(mesh: o3d.geometry.TriangleMesh, texture: np.ndarray, out_dir: Pa
 
 def write_maps(face: FaceReconstruction, out_dir: Path) -> dict[str, Path]:
     """mask.png (8-bit probability), depth.png (16-bit, nearer = brighter, 0 outside the mask), detail.png
-    (8-bit, 128 = no displacement), maps.npz (all arrays)."""
+    (8-bit, 128 = no displacement), maps.npz (all arrays: FaceReconstruction.load reads it)."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     inside = face.mask > 0.5
@@ -79,6 +79,5 @@ def write_maps(face: FaceReconstruction, out_dir: Path) -> dict[str, Path]:
     cv2.imwrite(str(paths["mask"]), (face.mask * 255).round().astype(np.uint8))
     cv2.imwrite(str(paths["depth"]), depth16)
     cv2.imwrite(str(paths["detail"]), detail8)
-    np.savez_compressed(paths["maps"], mask=face.mask, coarse_depth=face.coarse_depth, detail=face.detail,
-                        depth=depth, crop_affine=face.crop_affine, crop_rgb=face.crop_rgb)
+    face.save(paths["maps"])
     return paths

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 import numpy as np
@@ -35,6 +35,18 @@ class FaceReconstruction:
     def depth(self) -> np.ndarray:
         """Final depth = coarse + detail."""
         return self.coarse_depth + self.detail
+
+    def save(self, path: Path) -> Path:
+        """All arrays (and depth = coarse + detail) in one compressed .npz; FaceReconstruction.load reads it back."""
+        arrays = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "timings"}
+        np.savez_compressed(path, depth=self.depth, **arrays)
+        return Path(path)
+
+    @classmethod
+    def load(cls, path: Path) -> "FaceReconstruction":
+        with np.load(path, allow_pickle=False) as z:
+            return cls(**{f.name: z[f.name] for f in fields(cls) if f.name not in ("timings", "score")},
+                       score=float(z["score"]))
 
 
 def to_batch(crops: np.ndarray) -> np.ndarray:

@@ -1,23 +1,32 @@
 """The Gradio app in-process, called through gradio_client on real images (examples/ are public domain / CC0)."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from PIL import Image
 
 from .conftest import EXAMPLES, ROOT
+from .test_fuzz import image_bytes
 
 gradio_client = pytest.importorskip("gradio_client")
 
 
 @pytest.fixture(scope="module")
-def client(monkeypatch_module):
+def app_module(monkeypatch_module):
     monkeypatch_module.setenv("FACERECON_MODEL", str(ROOT / "weights"))
     import importlib
     import sys
 
     sys.path.insert(0, str(ROOT))
-    app_module = importlib.import_module("app")
+    return importlib.import_module("app")
+
+
+@pytest.fixture(scope="module")
+def client(app_module):
     app_module.app.queue(default_concurrency_limit=2)
     _, url, _ = app_module.app.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=None,
                                       quiet=True)
@@ -69,3 +78,33 @@ def test_no_face_and_broken_files_get_clear_errors(client, tmp_path):
         call(client, broken)
     # the app still answers after the errors
     assert len(call(client, EXAMPLES / "astronaut.png")[0]) == 1
+
+
+def test_sessions_keep_paths_and_gone_results_are_explained(app_module):
+    import gradio as gr
+
+    saved = app_module.reconstruct({"path": str(EXAMPLES / "two_faces.jpg")}, 1.0, progress=lambda *a, **k: None)[0]
+    assert len(saved) == 2 and all(isinstance(v, str) for face in saved for v in face.values())  # no arrays
+    mask, depth, detail, normals, glb, files, timings = app_module.change_strength(saved, 1, 2.0)
+    assert Image.open(mask).size == (256, 256) and open(glb, "rb").read(4) == b"glTF"
+    Path(saved[1]["arrays"]).unlink()  # as the cache budget or the 15 minutes would
+    with pytest.raises(gr.Error, match="reconstruct the photo again"):
+        app_module.change_strength(saved, 1, 2.0)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+                                                                HealthCheck.function_scoped_fixture])
+@given(data=st.one_of(image_bytes(), st.binary(max_size=2048)), suffix=st.sampled_from([".jpg", ".png", ".gif", ""]))
+def test_any_upload_gives_a_result_or_a_plain_message(app_module, tmp_path_factory, data, suffix):
+    """The app's own input path (what a browser upload reaches) under the fuzzer of test_fuzz: a result, or a
+    gr.Error whose message does not leak the server's file paths; never another exception."""
+    import gradio as gr
+
+    path = tmp_path_factory.mktemp("upload") / f"upload{suffix}"
+    path.write_bytes(data)
+    try:
+        saved = app_module.reconstruct({"path": str(path)}, 1.0, progress=lambda *a, **k: None)[0]
+    except gr.Error as e:
+        assert e.message and str(path.parent) not in e.message
+        return
+    assert saved and all(Path(face["arrays"]).exists() for face in saved)

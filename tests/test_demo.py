@@ -1,11 +1,13 @@
-"""The demo's library side: plain-language warnings, downloads, bounded temporary folders."""
+"""The demo's library side: plain-language warnings, downloads, saved faces, a bounded file cache."""
 import time
 import zipfile
 
+import cv2
 import numpy as np
 
 from facerecon import demo
 from facerecon.align import CANONICAL_LANDMARKS, crop_affine
+from facerecon.predictor import FaceReconstruction
 
 
 def test_small_faces_are_warned_about(reconstructor, astronaut):
@@ -49,18 +51,36 @@ def test_downloads_hold_every_format(reconstructor, astronaut, tmp_path):
     assert set(np.load(files["npz"]).files) >= {"mask", "depth"}
 
 
-def test_output_store_stays_bounded(tmp_path):
-    store = demo.OutputStore(tmp_path, max_age_s=3600, max_dirs=3, min_age_s=0)
-    dirs = []
-    for _ in range(6):
-        d = store.new_dir()
+def test_faces_saved_for_the_session_load_back(reconstructor, astronaut, tmp_path):
+    face = reconstructor(astronaut)[0]
+    saved = demo.save_faces([face], tmp_path)
+    back = FaceReconstruction.load(saved[0]["arrays"])
+    for name in ("mask", "coarse_depth", "detail", "crop_affine", "crop_rgb", "texture_rgb", "box", "landmarks5"):
+        np.testing.assert_array_equal(getattr(back, name), getattr(face, name))
+    assert back.score == face.score and cv2.imread(saved[0]["crop"]).shape == (256, 256, 3)
+    pics = demo.picture_files(back, tmp_path)
+    assert all(cv2.imread(str(p)).shape == (256, 256, 3) for p in pics.values())
+
+
+def test_output_store_keeps_the_cache_within_its_budget(tmp_path, monkeypatch):
+    store = demo.OutputStore(tmp_path, max_age_s=3600, max_bytes=2500, min_age_s=60)
+    now = time.time()
+    server_files = []
+    for i in range(2):  # the web server's own folders beside the request folders, made first
+        server_files.append(tmp_path / f"upload{i}")
+        server_files[-1].mkdir()
+        (server_files[-1] / "photo.jpg").write_bytes(b"0" * 1000)
+    outputs = [store.new_dir() for _ in range(3)]
+    for d in outputs:
         (d / "x.bin").write_bytes(b"0" * 1000)
-        dirs.append(d)
-        time.sleep(0.01)
-    assert len(list(tmp_path.iterdir())) <= 3 and dirs[-1].exists() and not dirs[0].exists()
-    young = demo.OutputStore(tmp_path, max_age_s=3600, max_dirs=1, min_age_s=60)
-    young.prune()
-    assert len(list(tmp_path.iterdir())) == 3  # too young to drop for the count limit
-    old = demo.OutputStore(tmp_path, max_age_s=0, max_dirs=100)
-    old.prune()
-    assert list(tmp_path.iterdir()) == []
+    assert store.size_bytes() == 5000
+    monkeypatch.setattr(demo.time, "time", lambda: now + 30)
+    store.prune()  # over budget, but everything is younger than min_age_s: it may still be downloading
+    assert all(d.exists() for d in server_files + outputs)
+    monkeypatch.setattr(demo.time, "time", lambda: now + 100)
+    store.prune()  # the oldest entries go until the rest fits in 2500 bytes
+    assert [d.exists() for d in server_files + outputs] == [False, False, False, True, True]
+    assert store.size_bytes() == 2000
+    monkeypatch.setattr(demo.time, "time", lambda: now + 5000)
+    store.prune()  # older than max_age_s: all go
+    assert store.size_bytes() == 0 and store.outputs.exists()

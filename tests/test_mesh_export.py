@@ -124,5 +124,6 @@ def test_maps_files(written):
     depth = cv2.imread(str(maps["depth"]), cv2.IMREAD_UNCHANGED)
     assert depth.dtype == np.uint16 and depth.shape == (256, 256)
     npz = np.load(maps["maps"])
-    assert set(npz.files) == {"mask", "coarse_depth", "detail", "depth", "crop_affine", "crop_rgb"}
+    assert set(npz.files) == {"mask", "coarse_depth", "detail", "depth", "crop_affine", "crop_rgb", "texture_rgb", "box",
+                              "landmarks5", "score"}
     np.testing.assert_allclose(npz["depth"], npz["coarse_depth"] + npz["detail"])
