@@ -19,6 +19,7 @@ from facerecon import demo  # noqa: E402
 from facerecon.errors import FaceReconError, ImageReadError, NoFaceFound  # noqa: E402
 from facerecon.predictor import FaceReconstruction, FaceReconstructor  # noqa: E402
 
+demo.tune_memory_for_serving()
 EXAMPLES = Path(__file__).parent / "examples"
 RESULT_MINUTES = 15
 RECONSTRUCTOR = FaceReconstructor.from_pretrained(backend=os.environ.get("FACERECON_BACKEND", "torch"), device="auto")
@@ -66,17 +67,24 @@ def reconstruct(image: dict | None, strength: float, progress=gr.Progress()):
     progress(0.6, desc="Building the mesh")
     saved = demo.save_faces(result.faces, STORE.new_dir())
     gallery = [(s["crop"], f"Face {i + 1}") for i, s in enumerate(saved)]
-    return (saved, 0, gallery, *_face_outputs(result.faces[0], strength))
+    outputs = (saved, 0, gallery, *_face_outputs(result.faces[0], strength))
+    del result
+    demo.release_memory()
+    return outputs
 
 
 def select_face(saved: list[dict], strength: float, evt: gr.SelectData):
-    return (evt.index, *_face_outputs(_saved_face(saved, evt.index), strength))
+    outputs = (evt.index, *_face_outputs(_saved_face(saved, evt.index), strength))
+    demo.release_memory()
+    return outputs
 
 
 def change_strength(saved: list[dict], index: int, strength: float):
     if not saved:
         return (gr.skip(),) * 7
-    return _face_outputs(_saved_face(saved, index), strength)
+    outputs = _face_outputs(_saved_face(saved, index), strength)
+    demo.release_memory()
+    return outputs
 
 
 with gr.Blocks(title="facerecon: 3D face from one photo", delete_cache=(300, 900)) as app:

@@ -2,6 +2,8 @@
 total, reporting failures, latency percentiles, the app's resident memory and its temporary files.
 
     python benchmarks/load_test.py [--users 50] [--requests-each 4] [--total 500]
+The same users first make R requests each all at once (the burst), then go on in rounds of 100 requests up to the
+total; memory is read after a warm-up round (one request per user) and after each round, with the app idle for 2 s.
 Requests alternate between a one-face photo, a two-face photo and a photo without a face; "no face" answers are
 expected refusals, not failures. A failure is any other error, or no answer.
 """
@@ -25,11 +27,12 @@ PHOTOS = [ROOT / "examples" / "astronaut.png", ROOT / "examples" / "two_faces.jp
 
 def folder_mb(path: Path) -> float:
     total = 0
-    for f in path.rglob("*"):
-        try:
-            total += f.stat().st_size if f.is_file() else 0
-        except FileNotFoundError:  # pruned while counting
-            pass
+    for folder, _, files in os.walk(path):  # os.walk skips folders the app prunes while it counts
+        for name in files:
+            try:
+                total += os.stat(os.path.join(folder, name)).st_size
+            except FileNotFoundError:
+                pass
     return total / 2**20
 
 
@@ -48,25 +51,26 @@ class Sampler(threading.Thread):
             self.peak_tmp = max(self.peak_tmp, folder_mb(self.folder))
 
 
-def run_users(url: str, users: int, each: int, download_dir: str) -> tuple[list[float], list[str], int]:
-    from gradio_client import Client, handle_file
+def connect(url: str, users: int, download_dir: str) -> list:
+    from gradio_client import Client
+
+    return [Client(url, verbose=False, download_files=download_dir) for _ in range(users)]
+
+
+def run_users(clients: list, each: int, offset: int = 0) -> tuple[list[float], list[str], int]:
+    """Every client makes `each` requests in a row, all clients at once."""
+    from gradio_client import handle_file
     from gradio_client.exceptions import AppError
 
     latencies, failures, refusals = [], [], [0]
     lock = threading.Lock()
 
     def user(k: int) -> None:
-        try:
-            client = Client(url, verbose=False, download_files=download_dir)
-        except Exception as e:  # noqa: BLE001 - a user who cannot connect is a failure
-            with lock:
-                failures.extend([f"connect: {e}"] * each)
-            return
         for i in range(each):
-            photo = PHOTOS[(k + i) % len(PHOTOS)]
+            photo = PHOTOS[(k + i + offset) % len(PHOTOS)]
             t0 = time.perf_counter()
             try:
-                client.predict(handle_file(str(photo)), 1.0, api_name="/reconstruct")
+                clients[k].predict(handle_file(str(photo)), 1.0, api_name="/reconstruct")
                 with lock:
                     latencies.append(time.perf_counter() - t0)
             except AppError as e:
@@ -76,16 +80,22 @@ def run_users(url: str, users: int, each: int, download_dir: str) -> tuple[list[
                         latencies.append(time.perf_counter() - t0)
                     else:
                         failures.append(str(e))
-            except Exception as e:  # noqa: BLE001
+            except Exception as e:  # noqa: BLE001 - any other outcome is a failure, reported with its type
                 with lock:
                     failures.append(f"{type(e).__name__}: {e}")
 
-    threads = [threading.Thread(target=user, args=(k,)) for k in range(users)]
+    threads = [threading.Thread(target=user, args=(k,)) for k in range(len(clients))]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
     return latencies, failures, refusals[0]
+
+
+def settled_rss(pid: int) -> float:
+    """Resident memory once the app has been idle for 2 s (not in the middle of a request's temporaries)."""
+    time.sleep(2)
+    return rss_mb(pid)
 
 
 def main() -> None:
@@ -96,36 +106,45 @@ def main() -> None:
     args = p.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         app_tmp = Path(tmp) / "app"  # the app's Gradio cache, uploads and results: all its temporary files
-        downloads = str(Path(tmp) / "downloads")
         os.environ["GRADIO_TEMP_DIR"] = str(app_tmp)
         with AppServer() as app:
-            run_users(app.url, 2, 5, downloads)  # warm-up: 10 requests
-            rss_before, tmp_before = rss_mb(app.pid), folder_mb(app_tmp)
+            clients = connect(app.url, args.users, str(Path(tmp) / "downloads"))
+            # warm-up: one request per user, all at once, so thread pools and allocator arenas reach working size
+            run_users(clients, 1)
+            rss_before, tmp_before = settled_rss(app.pid), folder_mb(app_tmp)
             sampler = Sampler(app.pid, app_tmp)
             sampler.start()
             t0 = time.perf_counter()
-            lat, fails, refused = run_users(app.url, args.users, args.requests_each, downloads)
+            lat, fails, refused = run_users(clients, args.requests_each)
             burst_s = time.perf_counter() - t0
-            done = args.users * args.requests_each
-            rss_burst, tmp_burst = rss_mb(app.pid), folder_mb(app_tmp)
-            rest = max(0, args.total - done)
-            lat2, fails2, refused2 = run_users(app.url, 10, rest // 10, downloads) if rest else ([], [], 0)
+            done = len(lat) + len(fails)
+            tmp_burst = folder_mb(app_tmp)
+            curve = [(done, settled_rss(app.pid))]
+            all_lat, all_fails = list(lat), list(fails)
+            while done < args.total:  # the same users go on, 100 requests per round, memory after each round
+                each = max(1, min(100, args.total - done) // len(clients))
+                more_lat, more_fails, _ = run_users(clients, each, offset=done)
+                all_lat, all_fails = all_lat + more_lat, all_fails + more_fails
+                done += len(more_lat) + len(more_fails)
+                curve.append((done, settled_rss(app.pid)))
             sampler.stop.set()
-            rss_after, tmp_after = rss_mb(app.pid), folder_mb(app_tmp)
-    q = statistics.quantiles(lat, n=20)
+            rss_after, tmp_after = curve[-1][1], folder_mb(app_tmp)
+    q, q_all = statistics.quantiles(lat, n=20), statistics.quantiles(all_lat, n=20)
     print("| measure | value |\n|---|---|")
-    print(f"| {args.users} users x {args.requests_each} requests, at once | {done} requests in {burst_s:.0f} s |")
-    print(f"| failures (burst) | {len(fails)} |")
+    print(f"| {args.users} users x {args.requests_each} requests, at once | {args.users * args.requests_each} requests "
+          f"in {burst_s:.0f} s |")
     print(f"| expected 'no face' refusals (burst) | {refused} |")
-    print(f"| latency p50 / p95 (burst, queueing included) | {statistics.median(lat):.2f} s / {q[18]:.2f} s |")
-    print(f"| requests after warm-up, in all | {done + len(lat2) + len(fails2)} |")
-    print(f"| failures (all) | {len(fails) + len(fails2)} |")
-    print(f"| resident memory after warm-up / after the burst / at the end | {rss_before:.0f} / {rss_burst:.0f} / "
-          f"{rss_after:.0f} MB ({100 * (rss_after / rss_before - 1):+.1f}%) |")
-    print(f"| resident memory, peak | {sampler.peak_rss:.0f} MB |")
+    print(f"| latency p50 / p95, burst (queueing included) | {statistics.median(lat):.2f} s / {q[18]:.2f} s |")
+    print(f"| latency p50 / p95, all requests | {statistics.median(all_lat):.2f} s / {q_all[18]:.2f} s |")
+    print(f"| requests after warm-up, in all | {done} |")
+    print(f"| failures (burst / all) | {len(fails)} / {len(all_fails)} |")
+    print(f"| resident memory after warm-up -> after all requests | {rss_before:.0f} -> {rss_after:.0f} MB "
+          f"({100 * (rss_after / rss_before - 1):+.1f}%) |")
+    print("| resident memory after N requests (idle 2 s) | " + ", ".join(f"{n}: {mb:.0f} MB" for n, mb in curve) + " |")
+    print(f"| resident memory, peak (sampled every 2 s) | {sampler.peak_rss:.0f} MB |")
     print(f"| temporary files after warm-up / after the burst / at the end / peak | {tmp_before:.0f} / "
           f"{tmp_burst:.0f} / {tmp_after:.0f} / {sampler.peak_tmp:.0f} MB |")
-    for f in (fails + fails2)[:5]:
+    for f in all_fails[:5]:
         print(f"failure: {f}")
 
 

@@ -4,6 +4,7 @@ app.py only wires these to widgets.
 """
 from __future__ import annotations
 
+import ctypes
 import shutil
 import time
 import uuid
@@ -24,6 +25,29 @@ from .predictor import FaceReconstruction, FaceReconstructor
 SMALL_FACE_PX = 60  # faces narrower than this (in the photo) give a warning: little detail to recover
 LARGE_PHOTO_PX = 16_000_000
 TURN_LIMIT = 0.35  # nose offset from the eye midpoint, in inter-ocular distances: beyond ~40 degrees of yaw
+
+
+def _glibc():
+    try:
+        return ctypes.CDLL("libc.so.6")
+    except OSError:  # not glibc (macOS, Windows, musl): nothing to tune
+        return None
+
+
+def tune_memory_for_serving(arenas: int = 2) -> None:
+    """Tune glibc's malloc for a long-running server (mallopt). A web server runs requests on dozens of threads;
+    each thread's arena keeps the freed temporaries of the largest request it ran, so resident memory climbs with
+    concurrency long after a burst is over: cap the arenas (measured: docs/reliability.md)."""
+    libc = _glibc()
+    if libc is not None:
+        libc.mallopt(-8, arenas)  # -8 = M_ARENA_MAX
+
+
+def release_memory() -> None:
+    """Hand freed heap memory back to the operating system (glibc's malloc_trim) after a request."""
+    libc = _glibc()
+    if libc is not None:
+        libc.malloc_trim(0)
 
 
 @dataclass
@@ -86,7 +110,7 @@ def save_faces(faces: list[FaceReconstruction], out_dir: Path) -> list[dict[str,
     for i, face in enumerate(faces):
         crop = Path(out_dir) / f"face_{i}.png"
         cv2.imwrite(str(crop), cv2.cvtColor(face.crop_rgb, cv2.COLOR_RGB2BGR))
-        saved.append({"arrays": str(face.save(Path(out_dir) / f"face_{i}.npz")), "crop": str(crop)})
+        saved.append({"arrays": str(face.save(Path(out_dir) / f"face_{i}.npz", compress=False)), "crop": str(crop)})
     return saved
 
 

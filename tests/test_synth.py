@@ -99,3 +99,22 @@ def test_ict_vertices_map_into_the_canonical_face(shared_data):
     assert np.isfinite(nose).all() and abs(nose[0] - 0.5) < 0.03  # the nose tip lands on the symmetry line
     left, right = uv[model.landmarks68[36]], uv[model.landmarks68[45]]
     assert left[0] < 0.5 < right[0]
+
+
+def test_depth_is_the_ray_cast_of_the_sampled_head(renderer):
+    """Rebuild the sampled head from its parameters, cast every crop pixel's ray at the whole mesh (no culling)
+    independently of the renderer, and compare with the rendered coarse depth over the mask."""
+    from facerecon.align import apply_affine, invert_affine
+    from facerecon.raster import cast_rays, pixel_centres
+    from facerecon.synth.render import rotation
+
+    s = renderer.render(11)
+    p, m = s.params, renderer.model
+    head = m.vertices(np.array(p["identity"], np.float32), np.array(p["expression"], np.float32))
+    world = head @ rotation(p["yaw"], p["pitch"], p["roll"]).T + np.array(p["head_centre_cm"], np.float32)
+    photo = apply_affine(invert_affine(np.array(p["crop_affine"])), pixel_centres(256))
+    dirs = np.column_stack([photo / p["focal_px"] * [1, -1], -np.ones(len(photo))])
+    dirs /= np.linalg.norm(dirs, axis=1, keepdims=True)
+    _, cast = cast_rays(world, m.triangles, np.column_stack([np.zeros_like(dirs), dirs]))
+    depth = ((cast["t"] * dirs[:, 2] + p["distance_cm"]) * p["crop_px_per_cm"]).reshape(256, 256)[s.mask]
+    np.testing.assert_allclose(s.coarse[s.mask], depth - depth.mean(), atol=1e-3)

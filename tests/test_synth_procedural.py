@@ -121,3 +121,16 @@ def test_detail_is_the_depth_change_of_the_displaced_surface():
     err, err_first = np.abs(t[use] - truth), np.abs(first_order - truth)
     assert use.sum() > 3000 and np.abs(truth).max() > 0.05
     assert err.max() < 0.1 * err_first.max() and np.percentile(err, 99) < 0.002  # 0.02 mm
+
+
+def test_determinism_and_framing_contract(dome_model):
+    """The same seed renders the same sample; the crop is align.crop_affine of the landmarks the renderer
+    'detected', so aligning them again (now in crop pixels) gives the identity."""
+    from facerecon.align import crop_affine
+
+    renderer = Renderer(dome_model)
+    a, b, c = renderer.render(5), renderer.render(5), renderer.render(6)
+    assert np.array_equal(a.image, b.image) and np.array_equal(a.coarse, b.coarse) and a.params == b.params
+    assert not np.array_equal(a.image, c.image)
+    for s in (a, c):
+        np.testing.assert_allclose(crop_affine(np.array(s.params["detected_landmarks5"])), np.eye(2, 3), atol=1e-6)
