@@ -10,6 +10,7 @@ import time
 import uuid
 import zipfile
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 
 import cv2
@@ -27,6 +28,7 @@ LARGE_PHOTO_PX = 16_000_000
 TURN_LIMIT = 0.35  # nose offset from the eye midpoint, in inter-ocular distances: beyond ~40 degrees of yaw
 
 
+@lru_cache(maxsize=1)
 def _glibc():
     try:
         return ctypes.CDLL("libc.so.6")
