@@ -27,8 +27,8 @@ STORE = demo.OutputStore(Path(os.environ["GRADIO_TEMP_DIR"]), max_age_s=RESULT_M
                          max_bytes=int(os.environ.get("FACERECON_DEMO_CACHE_MB", "1024")) << 20)
 
 
-def _face_outputs(face: FaceReconstruction, strength: float):
-    out = STORE.new_dir()
+def _face_outputs(face: FaceReconstruction, strength: float, out: Path | None = None):
+    out = out or STORE.new_dir()
     pics = demo.picture_files(face, out, strength)
     files = demo.downloads(face, out, strength)
     timings = "**Timings:** " + " · ".join(f"{k.replace('_', ' ')} {v:.0f} ms" for k, v in face.timings.items())
@@ -65,9 +65,10 @@ def reconstruct(image: dict | None, strength: float, progress=gr.Progress()):
     for warning in result.warnings:
         gr.Warning(warning)
     progress(0.6, desc="Building the mesh")
-    saved = demo.save_faces(result.faces, STORE.new_dir())
+    out = STORE.new_dir()  # one folder per request: the saved faces and the first face's outputs
+    saved = demo.save_faces(result.faces, out)
     gallery = [(s["crop"], f"Face {i + 1}") for i, s in enumerate(saved)]
-    outputs = (saved, 0, gallery, *_face_outputs(result.faces[0], strength))
+    outputs = (saved, 0, gallery, *_face_outputs(result.faces[0], strength, out))
     del result
     demo.release_memory()
     return outputs
