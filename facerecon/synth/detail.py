@@ -123,13 +123,14 @@ def displaced_hits(points: np.ndarray, normals: np.ndarray, toward: np.ndarray, 
         found |= first
         above = ~found
         t_above[above], g_above[above] = t_k[above], g_k[above]
-    for _ in range(refinements):
+    for step in range(refinements + 1):
         t = t_above - g_above * (t_below - t_above) / np.where(g_below != g_above, g_below - g_above, 1)
+        if step == refinements:
+            break
         g_t = g(t)
         up = g_t > 0
         t_above, g_above = np.where(up, t, t_above), np.where(up, g_t, g_above)
         t_below, g_below = np.where(up, t_below, t), np.where(up, g_below, g_t)
-    t = t_above - g_above * (t_below - t_above) / np.where(g_below != g_above, g_below - g_above, 1)
     seen = project(points + t[:, None] * slide)
     residual = np.abs(t * wn - sample_bilinear(disp, seen)) / wn
     residual[~((seen >= 0) & (seen <= disp.shape[0] - 1)).all(1)] = np.inf  # the hit's relief lies outside the crop

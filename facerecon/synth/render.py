@@ -81,7 +81,8 @@ class Renderer:
 
         # photo -> detected landmarks (with detector-like noise) -> the inference crop
         photo = CropCamera(FOCAL, np.eye(2, 3), s)
-        lm_photo = photo.photo_points(m.landmarks5(world))
+        lm_world = m.landmarks5(world)
+        lm_photo = photo.photo_points(lm_world)
         iod = np.linalg.norm(lm_photo[1] - lm_photo[0])
         detected = lm_photo + rng.normal(0, 0.015 * max(iod, 1e-3), lm_photo.shape)  # what a detector would report
         cam = CropCamera(FOCAL, rescale_affine(crop_affine(detected), s / CROP_SIZE), s)
@@ -105,7 +106,8 @@ class Renderer:
         depth[hit] = (points[:, 2] + distance) * scale  # crop pixels, larger = nearer
         n_cam = interp(world_n)
         n_cam /= np.maximum(np.linalg.norm(n_cam, axis=1, keepdims=True), 1e-9)
-        n, view = n_cam @ to_crop.T, -rays[hit] @ to_crop.T  # crop frame: normal, direction to the camera
+        toward = -rays[hit]  # unit vectors from the hits to the camera
+        n, view = n_cam @ to_crop.T, toward @ to_crop.T  # the same in the crop frame
         tex_uv = np.einsum("nk,nkc->nc", w, m.tri_uv[tri])
         head_pos, head_n = interp(head), interp(head_normals)
 
@@ -115,10 +117,10 @@ class Renderer:
         disp_cm = np.zeros(s * s, np.float32)
         disp_cm[np.flatnonzero(hit)[skin]] = 0.1 * sample_texture(disp_tex, np.clip(tex_uv[skin], 0, 1))
         t, residual = np.zeros(len(points), np.float32), np.full(len(points), np.inf, np.float32)
-        t[skin], residual[skin] = displaced_hits(points[skin], n_cam[skin], -rays[hit][skin], disp_cm.reshape(s, s),
+        t[skin], residual[skin] = displaced_hits(points[skin], n_cam[skin], toward[skin], disp_cm.reshape(s, s),
                                                  cam.project)
         detail = np.zeros(s * s, np.float32)
-        detail[hit] = t * -rays[hit, 2] * scale
+        detail[hit] = t * toward[:, 2] * scale
         dmap = detail.reshape(s, s)
         nz = n[:, 2]
         ddx, ddy = np.gradient(dmap, axis=1)[hit.reshape(s, s)], np.gradient(dmap, axis=0)[hit.reshape(s, s)]
@@ -191,7 +193,7 @@ class Renderer:
             strands = 1 + 0.35 * cv2.GaussianBlur(rng.standard_normal((s, s), dtype=np.float32), (1, 9), 0).ravel()
             flat[hair_mask] = np.clip(hair_colour * strands[hair_mask, None] * (0.6 + 0.5 * ndl.mean()), 0, 1)
         canvas = flat.reshape(s, s, 3)
-        lm_crop = cam.project(m.landmarks5(world))
+        lm_crop = cam.project(lm_world)
         occluded = hair_mask.reshape(s, s).copy()
         glasses = bool(rng.random() < 0.15)
         if glasses:
