@@ -116,5 +116,6 @@ def test_depth_is_the_ray_cast_of_the_sampled_head(renderer):
     dirs = np.column_stack([photo / p["focal_px"] * [1, -1], -np.ones(len(photo))])
     dirs /= np.linalg.norm(dirs, axis=1, keepdims=True)
     _, cast = cast_rays(world, m.triangles, np.column_stack([np.zeros_like(dirs), dirs]))
-    depth = ((cast["t"] * dirs[:, 2] + p["distance_cm"]) * p["crop_px_per_cm"]).reshape(256, 256)[s.mask]
+    sight = -dirs.reshape(256, 256, 3)[127:129, 127:129].mean((0, 1))  # the crop centre's line of sight
+    depth = (cast["t"] * (dirs @ sight) / np.linalg.norm(sight) * p["crop_px_per_cm"]).reshape(256, 256)[s.mask]
     np.testing.assert_allclose(s.coarse[s.mask], depth - depth.mean(), atol=1e-3)

@@ -61,8 +61,9 @@ def dome_model() -> FaceModel:
 
 
 def test_depth_and_mask_are_the_ray_cast_surface(dome_model):
-    """Rendered coarse depth is the camera-frame z where each crop pixel's ray meets the surface (closed form
-    here), in crop pixels at the face's distance; the mask is exactly the pixels that see the face region."""
+    """Rendered coarse depth is the distance along the crop centre's line of sight where each crop pixel's ray
+    meets the surface (closed form here), in crop pixels at the face; the mask is exactly the pixels that see the
+    face region."""
     renderer, size, checked = Renderer(dome_model, size=128), 128, 0
     for seed in range(200):
         s = renderer.render(seed)
@@ -76,7 +77,8 @@ def test_depth_and_mask_are_the_ray_cast_surface(dome_model):
         # into the head frame: x_head = rot^T (x_cam - centre)
         t = dome_hit(np.tile(-centre @ rot, (len(dirs), 1)), dirs @ rot)
         hit_head = (-centre @ rot) + t[:, None] * (dirs @ rot)
-        depth = ((t * dirs[:, 2]) + p["distance_cm"]) * p["crop_px_per_cm"]
+        sight = -dirs.reshape(size, size, 3)[size // 2 - 1:size // 2 + 1, size // 2 - 1:size // 2 + 1].mean((0, 1))
+        depth = t * (dirs @ sight) / np.linalg.norm(sight) * p["crop_px_per_cm"]  # the crop centre's ray
         margin = np.minimum(FACE_HALF[0] - np.abs(hit_head[:, 0]), FACE_HALF[1] - np.abs(hit_head[:, 1]))
         inside, outside = (margin > 0.15).reshape(size, size), ~(margin > -0.15).reshape(size, size)
         assert s.mask[inside].all() and not s.mask[outside].any()
@@ -88,6 +90,24 @@ def test_depth_and_mask_are_the_ray_cast_surface(dome_model):
         if checked == 2:
             break
     assert checked == 2
+
+
+def test_crop_frame_and_scale_off_the_optical_axis():
+    """The crop frame's z is the crop centre's line of sight, its x and y move a point right and down in the crop,
+    and crop_px_per_cm is the projection's gain across the line of sight (finite differences)."""
+    cam = CropCamera(1000.0, np.array([[0.5, 0.1, -80.0], [-0.1, 0.5, 150.0]]), 256)
+    frame = cam.crop_frame()
+    np.testing.assert_allclose(frame @ frame.T, np.eye(3), atol=1e-12)
+    centre_ray = cam.rays(np.array([[127.5, 127.5]]))[0]
+    face = centre_ray / np.linalg.norm(centre_ray) * 60.0  # 60 cm out along the crop centre's ray
+    assert np.linalg.norm(cam.project(face[None])[0] - 127.5) < 1e-9
+    eps = 1e-4
+    du = (cam.project((face + eps * frame[0])[None]) - cam.project(face[None]))[0] / eps
+    dv = (cam.project((face + eps * frame[1])[None]) - cam.project(face[None]))[0] / eps
+    # x is the crop's u exactly; y is u's perpendicular, which perspective shears slightly this far off axis
+    assert du[0] > 0 and dv[1] > 0 and abs(du[1]) < 1e-6 * du[0] and abs(dv[0]) < 0.05 * dv[1]
+    gain = np.sqrt(abs(du[0] * dv[1] - du[1] * dv[0]))
+    assert abs(cam.crop_px_per_cm(face) - gain) < 1e-4 * gain
 
 
 def test_detail_is_the_depth_change_of_the_displaced_surface():

@@ -29,21 +29,32 @@ class CropCamera:
         """N x 3 camera-frame points -> N x 2 crop pixels."""
         return apply_affine(self.affine, self.photo_points(points))
 
+    def rays(self, crop_px: np.ndarray) -> np.ndarray:
+        """N x 2 crop pixels -> N x 3 camera-frame ray directions (z = -1, not unit length)."""
+        photo = apply_affine(invert_affine(self.affine), crop_px)
+        return np.column_stack([photo[:, 0] / self.focal, -photo[:, 1] / self.focal, -np.ones(len(photo))])
+
     def pixel_rays(self) -> np.ndarray:
         """(size*size, 3) unit directions from the camera through every crop pixel centre, row-major."""
-        photo = apply_affine(invert_affine(self.affine), pixel_centres(self.size))
-        d = np.column_stack([photo[:, 0] / self.focal, -photo[:, 1] / self.focal, -np.ones(len(photo))])
+        d = self.rays(pixel_centres(self.size))
         return (d / np.linalg.norm(d, axis=1, keepdims=True)).astype(np.float32)
 
-    def crop_px_per_cm(self, distance: float) -> float:
-        """Crop pixels per centimetre across the view at `distance` cm from the camera."""
-        return affine_scale(self.affine) * self.focal / distance
+    def crop_frame(self) -> np.ndarray:
+        """3x3 matrix whose rows are the crop's axes in the camera frame: x right and y down in the crop, z towards
+        the viewer along the crop centre's line of sight. The crop sees the face from that line (the similarity
+        crop cannot show where on the photo the face was), so depth and normals are measured in this frame."""
+        c = (self.size - 1) / 2
+        centre, right = self.rays(np.array([[c, c], [c + 1, c]]))
+        z = -centre / np.linalg.norm(centre)
+        x = right - centre - ((right - centre) @ z) * z
+        x /= np.linalg.norm(x)
+        return np.stack([x, np.cross(x, z), z])  # x cross z = the crop's y (down) for a similarity crop
 
-    def to_crop_frame(self) -> np.ndarray:
-        """3x3 rotation taking camera-frame directions into the crop frame (x right, y down in the crop, z towards
-        the viewer): y flips, then x and y turn with the crop's in-plane rotation. Exact for directions at the
-        optical axis; off axis the crop frame is the local weak-perspective approximation."""
-        lin = self.affine[:, :2] / affine_scale(self.affine)
-        m = np.eye(3)
-        m[:2, :2] = lin @ np.diag([1.0, -1.0])
-        return m.astype(np.float32)
+    def crop_px_per_cm(self, point: np.ndarray) -> float:
+        """Crop pixels per centimetre across the line of sight at a camera-frame point (the face): the geometric
+        mean of the projection's gains along the crop frame's x and y there."""
+        x, y, z = point
+        w = -z
+        photo_jacobian = self.focal / w * np.array([[1.0, 0.0, x / w], [0.0, -1.0, -y / w]])  # d photo / d point
+        lateral = self.affine[:, :2] @ photo_jacobian @ self.crop_frame()[:2].T  # d crop / d (x, y) of the frame
+        return float(np.sqrt(abs(np.linalg.det(lateral))))

@@ -3,8 +3,9 @@
 Camera: perspective (facerecon.synth.camera). A longer lens further away frames a face the same way once cropped,
 so what is sampled is the distance (30 cm selfie to 2.5 m telephoto) and the position off the optical axis. The
 rendered landmarks go through facerecon.align exactly as detected landmarks do at inference, so the framing is the
-inference framing. Every crop pixel centre's ray is cast; depth is the hit's camera-frame z in crop pixels at the
-face's distance (larger = nearer), detail the change of that depth where the displaced skin meets the same ray.
+inference framing. Every crop pixel centre's ray is cast; depth is the hit's distance along the crop's line of sight
+(the ray through the crop centre: all the crop can show) in crop pixels at the face (larger = nearer), detail the
+change of that depth where the displaced skin meets the same ray.
 """
 from __future__ import annotations
 
@@ -86,8 +87,9 @@ class Renderer:
         iod = np.linalg.norm(lm_photo[1] - lm_photo[0])
         detected = lm_photo + rng.normal(0, 0.015 * max(iod, 1e-3), lm_photo.shape)  # what a detector would report
         cam = CropCamera(FOCAL, rescale_affine(crop_affine(detected), s / CROP_SIZE), s)
-        scale = cam.crop_px_per_cm(distance)  # crop pixels per cm at the face
-        to_crop = cam.to_crop_frame()
+        face_point = lm_world.mean(0)  # depth 0 and the crop's scale are taken here
+        scale = cam.crop_px_per_cm(face_point)  # crop pixels per cm across the line of sight at the face
+        to_crop = cam.crop_frame()
 
         # triangles facing away from the camera cannot be the first hit on the closed skin and eyeballs (the
         # mouth and eye sockets are cavities seen through openings: kept whole); leaving them out of the ray
@@ -103,7 +105,7 @@ class Renderer:
         region = m.tri_region[tri]
         points = rays[hit] * cast["t"][hit, None]  # camera frame, cm
         depth = np.full(s * s, np.nan, np.float32)
-        depth[hit] = (points[:, 2] + distance) * scale  # crop pixels, larger = nearer
+        depth[hit] = (points - face_point) @ to_crop[2] * scale  # along the line of sight: larger = nearer
         n_cam = interp(world_n)
         n_cam /= np.maximum(np.linalg.norm(n_cam, axis=1, keepdims=True), 1e-9)
         toward = -rays[hit]  # unit vectors from the hits to the camera
@@ -120,7 +122,7 @@ class Renderer:
         t[skin], residual[skin] = displaced_hits(points[skin], n_cam[skin], toward[skin], disp_cm.reshape(s, s),
                                                  cam.project)
         detail = np.zeros(s * s, np.float32)
-        detail[hit] = t * toward[:, 2] * scale
+        detail[hit] = t * view[:, 2] * scale
         dmap = detail.reshape(s, s)
         nz = n[:, 2]
         ddx, ddy = np.gradient(dmap, axis=1)[hit.reshape(s, s)], np.gradient(dmap, axis=0)[hit.reshape(s, s)]
@@ -214,7 +216,7 @@ class Renderer:
         params = {"seed": int(seed), "identity": identity.tolist(), "expression": expression.tolist(),
                   "yaw": yaw, "pitch": pitch, "roll": roll, "distance_cm": distance, "off_axis": off_axis.tolist(),
                   "head_centre_cm": centre.tolist(), "focal_px": FOCAL, "crop_affine": cam.affine.tolist(),
-                  "crop_px_per_cm": float(scale), "detected_landmarks5": apply_affine(cam.affine, detected).tolist(),
+                  "crop_px_per_cm": float(scale), "line_of_sight": to_crop[2].tolist(), "detected_landmarks5": apply_affine(cam.affine, detected).tolist(),
                   "has_hair": has_hair, "has_glasses": glasses, "has_hand": hand, **detail_params, **look}
         return Sample(image=image, mask=mask, coarse=coarse, detail=np.where(valid_detail, dmap, 0).astype(np.float32),
                       valid_coarse=mask, valid_detail=valid_detail, landmarks5=lm_crop,
