@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..align import affine_scale, apply_affine, invert_affine
+from ..align import apply_affine, invert_affine
 from ..raster import pixel_centres
 
 
