@@ -216,7 +216,8 @@ class Renderer:
         params = {"seed": int(seed), "identity": identity.tolist(), "expression": expression.tolist(),
                   "yaw": yaw, "pitch": pitch, "roll": roll, "distance_cm": distance, "off_axis": off_axis.tolist(),
                   "head_centre_cm": centre.tolist(), "focal_px": FOCAL, "crop_affine": cam.affine.tolist(),
-                  "crop_px_per_cm": float(scale), "line_of_sight": to_crop[2].tolist(), "detected_landmarks5": apply_affine(cam.affine, detected).tolist(),
+                  "crop_px_per_cm": float(scale), "line_of_sight": to_crop[2].tolist(),
+                  "detected_landmarks5": apply_affine(cam.affine, detected).tolist(),
                   "has_hair": has_hair, "has_glasses": glasses, "has_hand": hand, **detail_params, **look}
         return Sample(image=image, mask=mask, coarse=coarse, detail=np.where(valid_detail, dmap, 0).astype(np.float32),
                       valid_coarse=mask, valid_detail=valid_detail, landmarks5=lm_crop,
