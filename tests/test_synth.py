@@ -38,7 +38,8 @@ def test_maps_are_consistent(renderer):
         assert abs(s.coarse[s.mask].mean()) < 1e-3  # zero mean over the face mask
         assert (s.coarse[~s.mask] == 0).all() and not s.valid_coarse[~s.mask].any()
         assert not s.valid_detail[~s.mask].any() and (s.detail[~s.valid_detail] == 0).all()
-        assert 0.01 < np.abs(s.detail[s.valid_detail]).mean() < 2.0  # sub-pixel to pixel-scale relief
+        assert 0 < np.abs(s.detail[s.valid_detail]).max() < 5.0  # wrinkles: up to a few crop pixels deep
+        assert (s.detail[s.valid_detail] < 1e-3).all()  # grooves only: the pores' bumps stay out of the label
         assert np.ptp(s.coarse[s.mask]) > 30  # a face has tens of crop pixels of relief
 
 

@@ -6,7 +6,7 @@ import pytest
 from facerecon.align import invert_affine, apply_affine
 from facerecon.raster import cast_rays, pixel_centres
 from facerecon.synth.camera import CropCamera
-from facerecon.synth.detail import displaced_hits
+from facerecon.synth.detail import displaced_hits, displacement_map
 from facerecon.synth.face_model import EXPRESSION_GROUPS, FACE, HEAD, FaceModel
 from facerecon.synth.render import Renderer, rotation
 
@@ -154,3 +154,12 @@ def test_determinism_and_framing_contract(dome_model):
     assert not np.array_equal(a.image, c.image)
     for s in (a, c):
         np.testing.assert_allclose(crop_affine(np.array(s.params["detected_landmarks5"])), np.eye(2, 3), atol=1e-6)
+
+
+def test_detail_label_is_the_wrinkles_of_the_relief():
+    """The photo is shaded by the whole relief; the label keeps its wrinkles (grooves) and leaves out the speckle."""
+    rng = np.random.default_rng(3)
+    relief, wrinkles, params = displacement_map(rng, footprint=1.0)
+    speckle = relief - wrinkles
+    assert (wrinkles <= 0).all() and wrinkles.min() < -0.05  # grooves of tenths of a millimetre
+    assert abs(speckle.mean()) < 0.2 * speckle.std() and 0 < speckle.std() < params["pore_mm"]

@@ -64,10 +64,16 @@ def wrinkle_curves(rng: np.random.Generator) -> list[tuple[np.ndarray, float, fl
     return out
 
 
-def displacement_map(rng: np.random.Generator, footprint: float) -> tuple[np.ndarray, dict]:
-    """TEXTURE_SIZE^2 float32 displacement in mm over the face UV tile, and its parameters.
+def displacement_map(rng: np.random.Generator, footprint: float) -> tuple[np.ndarray, np.ndarray, dict]:
+    """TEXTURE_SIZE^2 float32 displacements in mm over the face UV tile: the whole relief, its wrinkles alone,
+    and their parameters.
 
-    footprint: one crop pixel's size in texels. The map is band-limited to it (a Gaussian of sigma footprint / 2
+    The whole relief (wrinkles, pores, micro-relief) shades the photo; the detail label carries the wrinkles only.
+    Pores and micro-relief are random speckle a few hundredths of a crop pixel deep: in one photo their shading
+    cannot be told apart from the skin colour's own speckle (the portrait skin textures carry real pores), so a
+    label holding them asks for a guess and the network learns to shrink all detail towards zero.
+
+    footprint: one crop pixel's size in texels. The maps are band-limited to it (a Gaussian of sigma footprint / 2
     stands in for the pixel's area), so a crop pixel's sample is the relief that pixel can show; pores far below a
     pixel average out instead of aliasing into noise. The filter is folded into each layer's own blur."""
     pixel = 0.5 * footprint
@@ -82,14 +88,15 @@ def displacement_map(rng: np.random.Generator, footprint: float) -> tuple[np.nda
         # a line of cross-section integral sqrt(2 pi) w D blurred by sigma w has peak D (a Gaussian groove)
         cv2.polylines(layer, [_uv_to_px(curve)], False, age * depth * w * np.sqrt(2 * np.pi), thickness=1,
                       lineType=cv2.LINE_AA, shift=4)
-    disp = np.zeros((TEXTURE_SIZE, TEXTURE_SIZE), np.float32)
+    wrinkles = np.zeros((TEXTURE_SIZE, TEXTURE_SIZE), np.float32)
     for w, layer in layers.items():
-        disp -= cv2.GaussianBlur(layer, (0, 0), float(np.hypot(w, pixel)))
+        wrinkles -= cv2.GaussianBlur(layer, (0, 0), float(np.hypot(w, pixel)))
+    disp = wrinkles.copy()
     for sigma_uv, amplitude in ((PORE_UV, pore_mm), (RELIEF_UV, 0.5 * pore_mm)):
         # a random field of correlation length sigma and std A, seen through the pixel: std A sigma / hypot(...)
         sigma = sigma_uv * TEXTURE_SIZE
         disp += amplitude * sigma / np.hypot(sigma, pixel) * smooth_noise(rng, disp.shape, float(np.hypot(sigma, pixel)))
-    return disp, {"age": age, "pore_mm": pore_mm, "footprint_texels": float(footprint)}
+    return disp, wrinkles, {"age": age, "pore_mm": pore_mm, "footprint_texels": float(footprint)}
 
 
 def displaced_hits(points: np.ndarray, normals: np.ndarray, toward: np.ndarray, disp: np.ndarray,

@@ -113,17 +113,25 @@ class Renderer:
         tex_uv = np.einsum("nk,nkc->nc", w, m.tri_uv[tri])
         head_pos, head_n = interp(head), interp(head_normals)
 
-        # fine detail: the skin displaced along the normal; detail = depth change of each pixel's ray hit
+        # fine detail: the skin displaced along the normal; detail = depth change of each pixel's ray hit. The
+        # whole relief shades the photo, the label carries the wrinkles only (see displacement_map).
         skin = region == FACE
-        disp_tex, detail_params = displacement_map(rng, _texels_per_pixel(tex_uv, hit, skin, s))
-        disp_cm = np.zeros(s * s, np.float32)
-        disp_cm[np.flatnonzero(hit)[skin]] = 0.1 * sample_texture(disp_tex, np.clip(tex_uv[skin], 0, 1))
-        t, residual = np.zeros(len(points), np.float32), np.full(len(points), np.inf, np.float32)
-        t[skin], residual[skin] = displaced_hits(points[skin], n_cam[skin], toward[skin], disp_cm.reshape(s, s),
-                                                 cam.project)
-        detail = np.zeros(s * s, np.float32)
-        detail[hit] = t * view[:, 2] * scale
-        dmap = detail.reshape(s, s)
+        relief_tex, wrinkle_tex, detail_params = displacement_map(rng, _texels_per_pixel(tex_uv, hit, skin, s))
+
+        def detail_depth(texture: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            """Per-pixel depth change (crop px, S x S) of the ray hits on the skin displaced by `texture`, and
+            the hits' residuals (cm, per hit)."""
+            disp_cm = np.zeros(s * s, np.float32)
+            disp_cm[np.flatnonzero(hit)[skin]] = 0.1 * sample_texture(texture, np.clip(tex_uv[skin], 0, 1))
+            t, residual = np.zeros(len(points), np.float32), np.full(len(points), np.inf, np.float32)
+            t[skin], residual[skin] = displaced_hits(points[skin], n_cam[skin], toward[skin],
+                                                     disp_cm.reshape(s, s), cam.project)
+            out = np.zeros(s * s, np.float32)
+            out[hit] = t * view[:, 2] * scale
+            return out.reshape(s, s), residual
+
+        dmap, _ = detail_depth(relief_tex)
+        label, residual = detail_depth(wrinkle_tex)
         nz = n[:, 2]
         ddx, ddy = np.gradient(dmap, axis=1)[hit.reshape(s, s)], np.gradient(dmap, axis=0)[hit.reshape(s, s)]
         shade_n = np.column_stack([n[:, 0] - nz * ddx, n[:, 1] - nz * ddy, nz])
@@ -219,7 +227,7 @@ class Renderer:
                   "crop_px_per_cm": float(scale), "line_of_sight": to_crop[2].tolist(),
                   "detected_landmarks5": apply_affine(cam.affine, detected).tolist(),
                   "has_hair": has_hair, "has_glasses": glasses, "has_hand": hand, **detail_params, **look}
-        return Sample(image=image, mask=mask, coarse=coarse, detail=np.where(valid_detail, dmap, 0).astype(np.float32),
+        return Sample(image=image, mask=mask, coarse=coarse, detail=np.where(valid_detail, label, 0).astype(np.float32),
                       valid_coarse=mask, valid_detail=valid_detail, landmarks5=lm_crop,
                       params=params)
 
