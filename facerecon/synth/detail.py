@@ -70,8 +70,8 @@ def displacement_map(rng: np.random.Generator, footprint: float) -> tuple[np.nda
 
     The whole relief (wrinkles, pores, micro-relief) shades the photo; the detail label carries the wrinkles only.
     Pores and micro-relief are random speckle a few hundredths of a crop pixel deep: in one photo their shading
-    cannot be told apart from the skin colour's own speckle (the portrait skin textures carry real pores), so a
-    label holding them asks for a guess and the network learns to shrink all detail towards zero.
+    cannot be told apart from the skin colour's own speckle (the portrait skin textures are photographed skin), so
+    a label holding them asks for a guess that no photo supports.
 
     footprint: one crop pixel's size in texels. The maps are band-limited to it (a Gaussian of sigma footprint / 2
     stands in for the pixel's area), so a crop pixel's sample is the relief that pixel can show; pores far below a
