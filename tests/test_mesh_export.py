@@ -40,6 +40,15 @@ def test_mesh_is_cut_to_the_mask_and_at_depth_jumps():
     assert (n[:, 2] > 0.99).mean() > 0.99  # flat parts face the viewer (+Z)
 
 
+def test_steep_surfaces_are_kept():
+    """A ramp falling 5 px per px (like the underside of a nose) is a surface, not a jump: no hole in it."""
+    face = make_face(step_depth=0.0)
+    yy = np.mgrid[0:256, 0:256][0].astype(np.float32)
+    face.coarse_depth = np.clip(5 * (yy - 128), -20, 20)
+    mesh = build_mesh(face, detail_strength=0.0)
+    assert len(mesh.triangles) == len(build_mesh(make_face(step_depth=0.0), detail_strength=0.0).triangles)
+
+
 def test_face_region_drops_islands_and_fills_small_holes():
     from facerecon.mesh import face_region
 
