@@ -48,7 +48,8 @@ def build_mesh(face: FaceReconstruction, detail_strength: float = 1.0, step: int
 
     A triangle is dropped when its depth range exceeds max_slope times its edge length in pixels: that is a
     jump (face edge against hair, an occluder), not a surface. Real surfaces get steep too: the underside of the
-    nose falls ~4 crop px per px, and cutting it left a hole below the nose in turned views. target_triangles decimates (quadric error).
+    nose falls ~4 crop px per px, and cutting it left a hole below the nose in turned views.
+    target_triangles decimates (quadric error).
     """
     if step < 1:
         raise ValueError("step must be >= 1")

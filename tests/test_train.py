@@ -68,7 +68,7 @@ def test_torchrun_two_ranks_end_with_identical_weights(tiny_setup, tmp_path):
 
 
 def test_detail_loss_is_minimised_by_the_mean_of_uncertain_wrinkles():
-    """Where a wrinkle 0.4 px deep is there in one sample and not in the other, the best guess is 0.2 px, not 0."""
+    """A wrinkle 0.4 px deep in one sample and absent from the other: the best guess is 0.2 px deep, not 0."""
     cfg = TrainConfig()
     label = torch.zeros(2, 1, 8, 8)
     label[0] = -0.4
