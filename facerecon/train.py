@@ -137,8 +137,9 @@ def compute_losses(model: torch.nn.Module, b: dict[str, torch.Tensor], cfg: Trai
     lm = mask_loss(logits, b["mask"])
     lc = masked_smooth_l1(coarse, b["coarse"], b["valid_coarse"] * coarse_weights.view(-1, 1, 1, 1), scale=res / 64,
                           shift_invariant=cfg.coarse_shift_invariant)
-    detail_unit = 0.05 * res / 256  # crop px: the loss sees O(1) numbers
-    ld = masked_smooth_l1(detail, b["detail"], b["valid_detail"], beta=cfg.detail_beta_px / 0.05, scale=detail_unit)
+    unit_px = 0.05  # at 256x256: the detail loss sees O(1) numbers
+    ld = masked_smooth_l1(detail, b["detail"], b["valid_detail"], beta=cfg.detail_beta_px / unit_px,
+                          scale=unit_px * res / 256)
     total = lm + cfg.coarse_weight * lc + cfg.detail_weight * ld
     return {"loss": total, "mask": lm, "coarse": lc, "detail": ld}
 
