@@ -12,6 +12,7 @@ starts from init_from (the bundled weights/ by default) when it exists.
 from __future__ import annotations
 
 import dataclasses
+import gc
 import hashlib
 import json
 import math
@@ -273,5 +274,9 @@ def main(overrides: list[str] | None = None) -> int:
         dist.all_gather_object(digests, digest)
         log(json.dumps({"rank_weight_digests": digests, "ranks_in_sync": len(set(digests)) == 1}))
         dist.barrier()  # no rank tears gloo down while another is still inside the gather
+        # DDP's reducer holds the process group too: drop it first, so gloo's threads stop now and not during
+        # interpreter shutdown, where they abort the process ("terminate called without an active exception")
+        del net
+        gc.collect()
         dist.destroy_process_group()
     return 0
