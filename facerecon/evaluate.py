@@ -77,7 +77,8 @@ def real_metrics(rec: FaceReconstructor, photos: list[Path], data_dir: Path | No
     from .pseudo_labels import canonical_triangles, label_face
 
     triangles = canonical_triangles(data_dir)
-    ious, rs, failures, times, network = [], [], [], [], []
+    ious, failures, times, network = [], [], [], []
+    rs: dict[str, float] = {}  # per photo, so that the worst ones can be looked at
     with tempfile.TemporaryDirectory() as tmp:
         for path in photos:
             t0 = time.perf_counter()
@@ -102,11 +103,12 @@ def real_metrics(rec: FaceReconstructor, photos: list[Path], data_dir: Path | No
             z_pred = sample_bilinear(face.depth, xy)
             inside = sample_bilinear(face.mask, xy) > 0.5
             if inside.sum() > 50:
-                rs.append(float(np.corrcoef(z_pred[inside], z_ref[inside])[0, 1]))
-    return {"photos": len(photos), "mask_iou": float(np.mean(ious)), "depth_r": float(np.mean(rs)),
-            "depth_r_min": float(np.min(rs)), "success_rate": 1 - len(failures) / max(len(photos), 1),
+                rs[path.name] = float(np.corrcoef(z_pred[inside], z_ref[inside])[0, 1])
+    return {"photos": len(photos), "mask_iou": float(np.mean(ious)), "depth_r": float(np.mean(list(rs.values()))),
+            "depth_r_min": min(rs.values()), "success_rate": 1 - len(failures) / max(len(photos), 1),
             "failures": failures, "median_ms_per_photo": statistics.median(times),
-            "median_network_ms": statistics.median(network)}
+            "median_network_ms": statistics.median(network),
+            "depth_r_per_photo": dict(sorted(rs.items(), key=lambda item: item[1]))}
 
 
 def held_out_photos(data_dir: Path) -> list[Path]:
@@ -147,7 +149,7 @@ def markdown(report: dict) -> str:
     rows = ["| set | metric | value | target | met |", "|---|---|---|---|---|"]
     for part in ("synthetic", "real"):
         for key, value in report[part].items():
-            if isinstance(value, (list, str)):
+            if isinstance(value, (list, dict, str)):
                 continue
             op, target = TARGETS.get((part, key), (None, None))
             met = "" if op is None else ("yes" if (value >= target if op == ">=" else value <= target) else "no")
