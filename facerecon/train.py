@@ -26,6 +26,7 @@ import torch
 import torch.distributed as dist
 from torch.nn import functional as F
 
+from .augment import add_thin_occluders
 from .model import FaceReconNet, NetworkConfig
 from .model.losses import mask_loss, masked_smooth_l1
 from .shards import VALID_COARSE, VALID_DETAIL, list_shards
@@ -57,6 +58,7 @@ class TrainConfig:
     # that covers the wrinkles' depths makes it the conditional mean, the estimate that maximises correlation.
     detail_beta_px: float = 0.5  # at 256x256; scales with the resolution like the labels
     real_coarse_weight: float = 0.5
+    thin_occluders: float = 0.25  # share of crops with hair strands drawn over the forehead (facerecon.augment)
     coarse_shift_invariant: bool = True  # coarse loss ignores each sample's depth offset
     ckpt_minutes: float = 5.0
     max_minutes: float = 0.0  # stop (with a checkpoint) after this long; 0 = run to total_samples
@@ -108,10 +110,14 @@ class ShardData:
     def __len__(self) -> int:
         return len(self.train_idx)
 
-    def batch(self, idx: np.ndarray, res: int, rng: np.random.Generator | None = None) -> dict[str, torch.Tensor]:
-        """Tensors at resolution res (depth values rescaled with it); rng given = augment (flip, colour)."""
+    def batch(self, idx: np.ndarray, res: int, rng: np.random.Generator | None = None,
+              thin_occluders: float = 0.0) -> dict[str, torch.Tensor]:
+        """Tensors at resolution res (depth values rescaled with it); rng given = augment (flip, colour, and
+        facerecon.augment's thin occluders on a share thin_occluders of the images)."""
         a = self.arrays
-        image = torch.from_numpy(a["image"][idx]).permute(0, 3, 1, 2).float() / 255
+        images = a["image"][idx] if rng is None else add_thin_occluders(rng, a["image"][idx], a["mask"][idx],
+                                                                         thin_occluders)
+        image = torch.from_numpy(images).permute(0, 3, 1, 2).float() / 255
         maps = torch.from_numpy(np.stack([a["mask"][idx], a["coarse"][idx], a["detail"][idx],
                                           a["valid"][idx] & VALID_COARSE, (a["valid"][idx] & VALID_DETAIL) // 2],
                                          1).astype(np.float32))
@@ -238,9 +244,9 @@ def main(overrides: list[str] | None = None) -> int:
     while samples_seen < cfg.total_samples:
         res = resolution_at(cfg.res_schedule, samples_seen)
         rng = np.random.default_rng([cfg.seed, step, rank])
-        parts = [synth.batch(rng.choice(synth.train_idx, n_synth), res, rng)]
+        parts = [synth.batch(rng.choice(synth.train_idx, n_synth), res, rng, cfg.thin_occluders)]
         if n_real:
-            parts.append(real.batch(rng.choice(real.train_idx, n_real), res, rng))
+            parts.append(real.batch(rng.choice(real.train_idx, n_real), res, rng, cfg.thin_occluders))
         b = {k: torch.cat([p[k] for p in parts]) for k in parts[0]}
         coarse_w = torch.tensor([1.0] * n_synth + [cfg.real_coarse_weight] * n_real)
         for g in optimizer.param_groups:

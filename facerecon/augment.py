@@ -1,0 +1,66 @@
+"""Thin occluders drawn over training crops with the labels left alone: loose hair strands and glasses rims.
+
+In the rendered data the only thin dark lines on the skin are wrinkles, so a network trained on it alone reads
+every such line in a photo (a strand of hair over the forehead, a glasses frame) as a groove. Drawn over the skin
+while the detail label keeps saying "no groove here", they teach it otherwise; the mask keeps the skin beneath too,
+as the real photos' face-region labels do.
+"""
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from .align import CANONICAL_LANDMARKS, CROP_SIZE
+from .synth.appearance import HAIR_COLOURS, draw_glasses
+
+_SUBPIXEL_BITS = 4  # cv2.polylines takes fixed-point coordinates: anti-aliased strands at sub-pixel positions
+
+
+def draw_strands(rng: np.random.Generator, image: np.ndarray, mask: np.ndarray) -> None:
+    """Locks of loose hair falling from the top of the face mask over the forehead, in place.
+
+    image: S x S x 3 uint8; mask: S x S bool (the face region). The strands take the colour of what lies just
+    above the mask (the hair, in most crops) or a random hair colour.
+    """
+    s = image.shape[0]
+    rows = np.flatnonzero(mask.any(1))
+    if len(rows) < s // 8:
+        return
+    top, bottom = int(rows[0]), int(rows[-1])
+    cols = np.flatnonzero(mask[top + (bottom - top) // 8])
+    band = image[max(top - s // 32, 0):top, cols[0]:cols[-1] + 1].reshape(-1, 3)
+    if len(band) and rng.random() < 0.7:
+        colour = np.median(band, axis=0)
+    else:
+        colour = HAIR_COLOURS[rng.integers(len(HAIR_COLOURS))] * 255
+    coverage = np.zeros((s, s), np.uint8)
+    centre, spread = rng.uniform(cols[0], cols[-1]), rng.uniform(0.03, 0.2) * s
+    heading, bend = np.radians(rng.uniform(40, 140)), np.radians(rng.normal(0, 4))  # 90 degrees = straight down
+    thickness = 1 if rng.random() < 0.8 else 2
+    for _ in range(int(rng.integers(3, 30))):
+        point = np.array([centre + rng.normal(0, spread), top + rng.uniform(-0.02, 0.08) * s])
+        angle, step = heading + rng.normal(0, np.radians(10)), rng.uniform(0.08, 0.3) * s / 12
+        points = [point]
+        for _ in range(12):
+            angle += bend + rng.normal(0, np.radians(5))
+            points.append(points[-1] + step * np.array([np.cos(angle), np.sin(angle)]))
+        fixed = np.round(np.array(points) * (1 << _SUBPIXEL_BITS)).astype(np.int32)
+        cv2.polylines(coverage, [fixed], False, 255, thickness, cv2.LINE_AA, _SUBPIXEL_BITS)
+    alpha = coverage[..., None] / 255.0 * rng.uniform(0.5, 1.0)
+    tint = colour * rng.uniform(0.7, 1.2)
+    image[:] = np.clip(image * (1 - alpha) + tint * alpha, 0, 255).round().astype(np.uint8)
+
+
+def add_thin_occluders(rng: np.random.Generator, images: np.ndarray, masks: np.ndarray, prob: float) -> np.ndarray:
+    """A copy of images (N x S x S x 3 uint8) with strands on a share prob of them and glasses on half as many."""
+    images = images.copy()
+    s = images.shape[1]
+    eyes = CANONICAL_LANDMARKS[:2] * s / CROP_SIZE  # the crop is aligned to them, up to the detector's noise
+    for image, mask in zip(images, masks):
+        if rng.random() < prob:
+            draw_strands(rng, image, mask.astype(bool))
+        if rng.random() < prob / 2:
+            canvas = image.astype(np.float32) / 255
+            draw_glasses(rng, canvas, eyes + rng.normal(0, 0.015 * s, 2))
+            image[:] = (canvas * 255).round().astype(np.uint8)
+    return images
