@@ -3,7 +3,8 @@
 (a) synthetic validation set (render seed 2, never used in training; with --textures, skin from held-out portraits
     only: `python -m facerecon textures ... --split heldout`): mask IoU, coarse depth MAE in mm (the face model's
     scale is known; also after removing the best-fitting plane of the error, i.e. without head-tilt error),
-    detail correlation, normal angular error of the final depth;
+    detail correlation (also with hair strands and glasses rims drawn over the faces, facerecon.augment),
+    normal angular error of the final depth;
 (b) held-out real portraits (the fixed split of splits.is_held_out): mask IoU against MediaPipe's face
     region, Pearson r between predicted depth and MediaPipe's landmark depth at the 468 landmarks;
 (c) the share of photos where a face was found and a mesh written; (d) run time.
@@ -22,6 +23,7 @@ import cv2
 import numpy as np
 
 from .align import apply_affine, affine_scale
+from .augment import add_thin_occluders
 from .export import write_mesh
 from .mesh import build_mesh
 from .errors import FaceReconError
@@ -43,7 +45,7 @@ def synthetic_metrics(rec: FaceReconstructor, count: int, data_dir: Path | None,
     renderer = Renderer(FaceModel.load(data_dir / "ict_facekit" / "ict_facekit_head_f16.npz"),
                         background_photos(data_dir, limit=50), skin=SkinTextures.load(textures) if textures else None)
     inter = union = 0
-    mae_mm, shape_mae_mm, corr, angle = [], [], [], []
+    mae_mm, shape_mae_mm, corr, corr_occluded, angle = [], [], [], [], []
     for i in range(count):
         s = renderer.render(SYNTH_VAL_SEED * 10_000_000 + i)
         mask, coarse, detail = (a[0] for a in rec.predict_crops(s.image[None]))
@@ -67,9 +69,14 @@ def synthetic_metrics(rec: FaceReconstructor, count: int, data_dir: Path | None,
         d = s.valid_detail & pred
         if d.sum() > 100 and detail[d].std() > 0:
             corr.append(float(np.corrcoef(detail[d], s.detail[d])[0, 1]))
+            # the same face with hair strands and glasses rims drawn over it: the wrinkles are still the same
+            occluded = add_thin_occluders(np.random.default_rng(i), s.image[None], s.mask[None], 1.0)
+            detail_occluded = rec.predict_crops(occluded)[2][0]
+            corr_occluded.append(float(np.corrcoef(detail_occluded[d], s.detail[d])[0, 1]))
     return {"samples": count, "mask_iou": inter / max(union, 1), "coarse_mae_mm": float(np.mean(mae_mm)),
             "coarse_mae_without_tilt_mm": float(np.mean(shape_mae_mm)),
             "detail_corr": float(np.mean(corr)) if corr else float("nan"),
+            "detail_corr_thin_occluders": float(np.mean(corr_occluded)) if corr else float("nan"),
             "normal_error_deg": float(np.mean(angle))}
 
 

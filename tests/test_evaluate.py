@@ -21,7 +21,8 @@ class GroundTruth:
 
     def predict_crops(self, images: np.ndarray):
         s = self.sample
-        assert np.array_equal(images[0], s.image)
+        changed = (images[0] != s.image).any(-1).mean()
+        assert changed < 0.2  # the rendered crop itself, or it with thin occluders drawn over it
         ramp = self.tilt * np.arange(s.mask.shape[1], dtype=np.float32)[None, :]  # crop px of depth per px
         return s.mask.astype(np.float32)[None], (s.coarse + ramp)[None], s.detail[None]
 
@@ -29,7 +30,7 @@ class GroundTruth:
 def test_ground_truth_scores_perfectly(monkeypatch, shared_data):
     m = evaluate.synthetic_metrics(GroundTruth(monkeypatch), 3, shared_data)
     assert m["mask_iou"] == 1.0 and m["coarse_mae_mm"] < 1e-4 and m["coarse_mae_without_tilt_mm"] < 1e-4
-    assert m["detail_corr"] > 0.9999 and m["normal_error_deg"] < 0.1
+    assert m["detail_corr"] > 0.9999 and m["detail_corr_thin_occluders"] > 0.9999 and m["normal_error_deg"] < 0.1
 
 
 def test_a_tilted_face_loses_depth_accuracy_but_not_its_shape(monkeypatch, shared_data):
