@@ -3,8 +3,9 @@
 (a) synthetic validation set (render seed 2, never used in training; with --textures, skin from held-out portraits
     only: `python -m facerecon textures ... --split heldout`): mask IoU, coarse depth MAE in mm (the face model's
     scale is known; also after removing the best-fitting plane of the error, i.e. without head-tilt error),
-    detail correlation (also with hair strands and glasses rims drawn over the faces, facerecon.augment),
-    normal angular error of the final depth;
+    detail correlation (also with hair strands and glasses rims drawn over the faces, facerecon.augment; and per
+    quarter of the faces sorted by wrinkle depth, with the predicted / true amplitude), normal angular error of the
+    final depth;
 (b) held-out real portraits (the fixed split of splits.is_held_out): mask IoU against MediaPipe's face
     region, Pearson r between predicted depth and MediaPipe's landmark depth at the 468 landmarks;
 (c) the share of photos where a face was found and a mesh written; (d) run time.
@@ -46,6 +47,7 @@ def synthetic_metrics(rec: FaceReconstructor, count: int, data_dir: Path | None,
                         background_photos(data_dir, limit=50), skin=SkinTextures.load(textures) if textures else None)
     inter = union = 0
     mae_mm, shape_mae_mm, corr, corr_occluded, angle = [], [], [], [], []
+    amplitude = []  # per face: the detail label's and the prediction's standard deviation
     for i in range(count):
         s = renderer.render(SYNTH_VAL_SEED * 10_000_000 + i)
         mask, coarse, detail = (a[0] for a in rec.predict_crops(s.image[None]))
@@ -69,6 +71,7 @@ def synthetic_metrics(rec: FaceReconstructor, count: int, data_dir: Path | None,
         d = s.valid_detail & pred
         if d.sum() > 100 and detail[d].std() > 0:
             corr.append(float(np.corrcoef(detail[d], s.detail[d])[0, 1]))
+            amplitude.append((float(s.detail[d].std()), float(detail[d].std())))
             # the same face with hair strands and glasses rims drawn over it: the wrinkles are still the same
             occluded = add_thin_occluders(np.random.default_rng(i), s.image[None], s.mask[None], 1.0)
             detail_occluded = rec.predict_crops(occluded)[2][0]
@@ -77,7 +80,18 @@ def synthetic_metrics(rec: FaceReconstructor, count: int, data_dir: Path | None,
             "coarse_mae_without_tilt_mm": float(np.mean(shape_mae_mm)),
             "detail_corr": float(np.mean(corr)) if corr else float("nan"),
             "detail_corr_thin_occluders": float(np.mean(corr_occluded)) if corr else float("nan"),
-            "normal_error_deg": float(np.mean(angle))}
+            "normal_error_deg": float(np.mean(angle)), **by_amplitude_quarter(np.array(corr), np.array(amplitude))}
+
+
+def by_amplitude_quarter(corr: np.ndarray, amplitude: np.ndarray) -> dict:
+    """Per-face detail correlation and predicted / label amplitude (median), in quarters of the faces sorted by
+    the label's amplitude: faces with hardly any wrinkles first, the deepest wrinkles last."""
+    if len(corr) < 4:
+        return {}
+    quarters = np.array_split(np.argsort(amplitude[:, 0]), 4)
+    return {"detail_corr_by_label_amplitude_quarter": [float(corr[q].mean()) for q in quarters],
+            "detail_amplitude_ratio_by_quarter": [float(np.median(amplitude[q, 1] / amplitude[q, 0]))
+                                                  for q in quarters]}
 
 
 def real_metrics(rec: FaceReconstructor, photos: list[Path], data_dir: Path | None) -> dict:
@@ -156,6 +170,9 @@ def markdown(report: dict) -> str:
     rows = ["| set | metric | value | target | met |", "|---|---|---|---|---|"]
     for part in ("synthetic", "real"):
         for key, value in report[part].items():
+            if isinstance(value, list) and value and all(isinstance(v, float) for v in value):
+                rows.append(f"| {part} | {key} | {' / '.join(f'{v:.2f}' for v in value)} | | |")
+                continue
             if isinstance(value, (list, dict, str)):
                 continue
             op, target = TARGETS.get((part, key), (None, None))

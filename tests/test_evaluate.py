@@ -37,3 +37,13 @@ def test_a_tilted_face_loses_depth_accuracy_but_not_its_shape(monkeypatch, share
     m = evaluate.synthetic_metrics(GroundTruth(monkeypatch, tilt=0.1), 3, shared_data)
     assert m["coarse_mae_mm"] > 2.0 and m["coarse_mae_without_tilt_mm"] < 1e-3
     assert m["mask_iou"] == 1.0 and m["normal_error_deg"] > 3.0
+
+
+
+def test_detail_is_split_into_quarters_by_the_labels_amplitude():
+    label_std = np.array([0.4, 0.1, 0.3, 0.2, 0.8, 0.05, 0.6, 0.15])
+    corr = label_std / 2  # deeper wrinkles found better
+    m = evaluate.by_amplitude_quarter(corr, np.column_stack([label_std, np.full(8, 0.12)]))  # one predicted depth
+    assert np.allclose(m["detail_corr_by_label_amplitude_quarter"], [0.0375, 0.0875, 0.175, 0.35])
+    assert np.allclose(m["detail_amplitude_ratio_by_quarter"], [(1.2 + 2.4) / 2, (0.6 + 0.8) / 2, (0.3 + 0.4) / 2,
+                                                                (0.15 + 0.2) / 2])
