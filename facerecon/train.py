@@ -58,7 +58,7 @@ class TrainConfig:
     # that covers the wrinkles' depths makes it the conditional mean, the estimate that maximises correlation.
     detail_beta_px: float = 0.5  # at 256x256; scales with the resolution like the labels
     real_coarse_weight: float = 0.5
-    thin_occluders: float = 0.25  # share of crops with hair strands drawn over the forehead (facerecon.augment)
+    thin_occluders: float = 0.25  # share of crops with hair strands drawn over them, half that with glasses rims
     coarse_shift_invariant: bool = True  # coarse loss ignores each sample's depth offset
     ckpt_minutes: float = 5.0
     max_minutes: float = 0.0  # stop (with a checkpoint) after this long; 0 = run to total_samples
