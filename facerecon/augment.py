@@ -27,7 +27,7 @@ def draw_strands(rng: np.random.Generator, image: np.ndarray, mask: np.ndarray) 
     if len(rows) < s // 8:
         return
     top, bottom = int(rows[0]), int(rows[-1])
-    cols = np.flatnonzero(mask[top + (bottom - top) // 8])
+    cols = np.flatnonzero(mask[top:top + (bottom - top) // 4].any(0))  # the forehead's width
     band = image[max(top - s // 32, 0):top, cols[0]:cols[-1] + 1].reshape(-1, 3)
     if len(band) and rng.random() < 0.7:
         colour = np.median(band, axis=0)

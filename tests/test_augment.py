@@ -36,3 +36,11 @@ def test_prob_zero_leaves_images_alone_and_the_input_is_not_modified():
     assert (add_thin_occluders(np.random.default_rng(0), images, masks, 0.0) == before).all()
     out = add_thin_occluders(np.random.default_rng(0), images, masks, 1.0)
     assert (images == before).all() and (out != before).any(axis=(1, 2, 3)).all()
+
+
+def test_a_mask_in_pieces_gets_strands_too():
+    image, mask = face_crop()
+    mask[70:100] = False  # a band across the forehead (a hand, a hat brim) leaves the face in two pieces
+    out = image.copy()
+    draw_strands(np.random.default_rng(0), out, mask)
+    assert (out != image).any()
