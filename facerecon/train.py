@@ -1,7 +1,7 @@
 """Training: one readable loop (nanoGPT style). Settings are the TrainConfig fields; override with key=value.
 
     python -m facerecon train total_samples=60000 max_minutes=45
-    torchrun --nproc_per_node=2 -m facerecon train ...   (data-parallel, gloo on CPU / nccl on GPU)
+    torchrun --nproc_per_node=2 -m facerecon train ...   (data-parallel, gloo on CPU / nccl on GPU, one per rank)
 
 Data: synthetic shards (all three maps) and pseudo-labelled real photos (mask and coarse depth only), held in
 memory as rendered (256x256) and resized per batch to the current resolution of the schedule. A checkpoint is
@@ -18,6 +18,8 @@ import json
 import math
 import os
 import time
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -27,6 +29,7 @@ import torch.distributed as dist
 from torch.nn import functional as F
 
 from .augment import add_thin_occluders
+from .backends import pick_device
 from .model import FaceReconNet, NetworkConfig
 from .model.losses import mask_loss, masked_smooth_l1
 from .shards import VALID_COARSE, VALID_DETAIL, list_shards
@@ -64,7 +67,9 @@ class TrainConfig:
     max_minutes: float = 0.0  # stop (with a checkpoint) after this long; 0 = run to total_samples
     stop_after_samples: int = 0  # stop (with a checkpoint) once this many samples are seen; 0 = never
     log_every: int = 20
-    threads: int = 2
+    device: str = "auto"  # auto = cuda when torch sees one (each torchrun rank takes GPU LOCAL_RANK), else cpu
+    threads: int = 2  # torch's CPU threads, shared by the ranks
+    loader_threads: int = 0  # >0: that many threads build the next batches while the GPU trains on this one
     seed: int = 0
     limit_samples: int = 0  # load at most this many samples per source (tests); 0 = all
 
@@ -137,6 +142,25 @@ class ShardData:
                 "valid_coarse": maps[:, 3:4], "valid_detail": maps[:, 4:5]}
 
 
+class BatchPrefetcher:
+    """Builds the batches of the coming steps on `threads` threads while the current step trains; threads=0 builds
+    each when it is asked for. Threads are enough: NumPy, OpenCV and torch's CPU kernels release the GIL."""
+
+    def __init__(self, make: Callable[[int, int], dict[str, torch.Tensor]], threads: int):
+        self.make, self.threads = make, threads
+        self.pool = ThreadPoolExecutor(threads) if threads else None
+        self.pending: dict[int, Future] = {}
+
+    def get(self, step: int, res_ahead: Callable[[int], int]) -> dict[str, torch.Tensor]:
+        """The batch of `step`; res_ahead(k) is the resolution k steps after it."""
+        if self.pool is None:
+            return self.make(step, res_ahead(0))
+        for k in range(2 * self.threads):
+            if step + k not in self.pending:
+                self.pending[step + k] = self.pool.submit(self.make, step + k, res_ahead(k))
+        return self.pending.pop(step).result()
+
+
 def compute_losses(model: torch.nn.Module, b: dict[str, torch.Tensor], cfg: TrainConfig,
                    coarse_weights: torch.Tensor) -> dict[str, torch.Tensor]:
     logits, coarse, detail = model(b["image"])
@@ -155,10 +179,11 @@ def compute_losses(model: torch.nn.Module, b: dict[str, torch.Tensor], cfg: Trai
 def validate(model: torch.nn.Module, data: ShardData, res: int, batch_size: int = 32) -> dict[str, float]:
     """Mask IoU, coarse MAE (crop px at 256) and detail correlation on the validation split."""
     model.eval()
+    device = next(model.parameters()).device
     inter = union = mae_sum = mae_n = 0.0
     dp, dt = [], []
     for i in range(0, len(data.val_idx), batch_size):
-        b = data.batch(data.val_idx[i:i + batch_size], res)
+        b = {k: v.to(device) for k, v in data.batch(data.val_idx[i:i + batch_size], res).items()}
         logits, coarse, detail = model(b["image"])
         pred = logits > 0
         gt = b["mask"] > 0.5
@@ -172,8 +197,8 @@ def validate(model: torch.nn.Module, data: ShardData, res: int, batch_size: int 
                 mae_sum += float(((p - p.mean()) - (t - t.mean())).abs().sum()) * 256 / res
                 mae_n += float(v[k].sum())
         vd = b["valid_detail"] > 0
-        dp.append(detail[vd].numpy())
-        dt.append(b["detail"][vd].numpy())
+        dp.append(detail[vd].cpu().numpy())
+        dt.append(b["detail"][vd].cpu().numpy())
     model.train()
     dp, dt = np.concatenate(dp) if dp else np.zeros(0), np.concatenate(dt) if dt else np.zeros(0)
     corr = float(np.corrcoef(dp, dt)[0, 1]) if len(dp) > 10 and dp.std() > 0 and dt.std() > 0 else float("nan")
@@ -190,8 +215,12 @@ def lr_at(cfg: TrainConfig, step: int, samples_seen: int) -> float:
 def main(overrides: list[str] | None = None) -> int:
     cfg = parse_overrides(overrides or [])
     distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1
+    device = torch.device(pick_device(cfg.device))
+    if device.type == "cuda":
+        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+        torch.cuda.set_device(device)
     if distributed:
-        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
     rank, world = (dist.get_rank(), dist.get_world_size()) if distributed else (0, 1)
     torch.set_num_threads(max(1, cfg.threads // world))
     torch.manual_seed(cfg.seed)
@@ -222,10 +251,12 @@ def main(overrides: list[str] | None = None) -> int:
             config = NetworkConfig.from_dict(json.loads(Path(cfg.network_config).read_text()))
         model = FaceReconNet(config)
         log("random initialisation")
+    model.to(device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     if ckpt_path.exists():
         optimizer.load_state_dict(ckpt["optimizer"])
-    net = torch.nn.parallel.DistributedDataParallel(model) if distributed else model
+    net = torch.nn.parallel.DistributedDataParallel(model, device_ids=[device] if device.type == "cuda" else None) \
+        if distributed else model
     model.train()
 
     def save() -> None:
@@ -238,17 +269,25 @@ def main(overrides: list[str] | None = None) -> int:
         os.replace(tmp, ckpt_path)
         save_pretrained(model, out / "export", notes={"samples_seen": samples_seen, "step": step})
 
-    t_start = last_ckpt = time.time()
     n_real = int(round(cfg.batch_size * cfg.real_fraction)) if len(real) else 0
     n_synth = cfg.batch_size - n_real
-    while samples_seen < cfg.total_samples:
-        res = resolution_at(cfg.res_schedule, samples_seen)
+    coarse_w = torch.tensor([1.0] * n_synth + [cfg.real_coarse_weight] * n_real, device=device)
+
+    def make_batch(step: int, res: int) -> dict[str, torch.Tensor]:
+        """The batch of a step depends on nothing but (seed, step, rank): a resumed run draws the same batches."""
         rng = np.random.default_rng([cfg.seed, step, rank])
         parts = [synth.batch(rng.choice(synth.train_idx, n_synth), res, rng, cfg.thin_occluders)]
         if n_real:
             parts.append(real.batch(rng.choice(real.train_idx, n_real), res, rng, cfg.thin_occluders))
         b = {k: torch.cat([p[k] for p in parts]) for k in parts[0]}
-        coarse_w = torch.tensor([1.0] * n_synth + [cfg.real_coarse_weight] * n_real)
+        return {k: v.pin_memory() for k, v in b.items()} if device.type == "cuda" else b
+
+    batches = BatchPrefetcher(make_batch, cfg.loader_threads)
+    t_start = last_ckpt = time.time()
+    while samples_seen < cfg.total_samples:
+        res = resolution_at(cfg.res_schedule, samples_seen)
+        b = batches.get(step, lambda k: resolution_at(cfg.res_schedule, samples_seen + k * cfg.batch_size * world))
+        b = {k: v.to(device, non_blocking=True) for k, v in b.items()}
         for g in optimizer.param_groups:
             g["lr"] = lr_at(cfg, step, samples_seen)
         losses = compute_losses(net, b, cfg, coarse_w)
@@ -275,7 +314,7 @@ def main(overrides: list[str] | None = None) -> int:
             break
     if distributed:
         # every rank must hold the same weights: gather a digest of each rank's parameters and log them
-        digest = hashlib.sha256(b"".join(p.detach().numpy().tobytes() for p in model.parameters())).hexdigest()
+        digest = hashlib.sha256(b"".join(p.detach().cpu().numpy().tobytes() for p in model.parameters())).hexdigest()
         digests = [None] * world
         dist.all_gather_object(digests, digest)
         log(json.dumps({"rank_weight_digests": digests, "ranks_in_sync": len(set(digests)) == 1}))

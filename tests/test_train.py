@@ -41,7 +41,7 @@ def tiny_setup(tmp_path_factory):
 def train(setup, out, *extra, nproc=1):
     args = [f"synth_dirs={setup / 'synth'}", "real_dirs=", f"out_dir={out}", "init_from=",
             f"network_config={setup / 'net.json'}", "batch_size=4", "total_samples=48", "res_schedule=64",
-            "warmup_steps=2", "log_every=1", "threads=2", "val_fraction=0.2", *extra]
+            "warmup_steps=2", "log_every=1", "threads=2", "val_fraction=0.2", "device=cpu", *extra]
     cmd = ([sys.executable, "-m", "torch.distributed.run", f"--nproc_per_node={nproc}", "-m", "facerecon", "train"]
            if nproc > 1 else [sys.executable, "-m", "facerecon", "train"])
     res = subprocess.run(cmd + args, capture_output=True, text=True, cwd=ROOT, timeout=600,
@@ -58,6 +58,14 @@ def test_interrupted_training_resumes_exactly(tiny_setup, tmp_path):
     assert "resumed from" in out
     a = load_file(tmp_path / "straight" / "export" / "model.safetensors")
     b = load_file(tmp_path / "interrupted" / "export" / "model.safetensors")
+    assert a.keys() == b.keys() and all((a[k] == b[k]).all() for k in a)
+
+
+def test_batches_built_ahead_on_threads_train_the_same_weights(tiny_setup, tmp_path):
+    train(tiny_setup, tmp_path / "inline", "total_samples=24")
+    train(tiny_setup, tmp_path / "threads", "total_samples=24", "loader_threads=3")
+    a = load_file(tmp_path / "inline" / "export" / "model.safetensors")
+    b = load_file(tmp_path / "threads" / "export" / "model.safetensors")
     assert a.keys() == b.keys() and all((a[k] == b[k]).all() for k in a)
 
 
