@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import multiprocessing as mp
+import os
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -24,11 +25,19 @@ def background_photos(data_dir: Path, limit: int = 300) -> list[np.ndarray]:
     return [cv2.cvtColor(cv2.imread(str(f)), cv2.COLOR_BGR2RGB) for f in files]
 
 
-def _init(data_dir: Path, textures: Path | None) -> None:
-    global _renderer
-    import os
+# Thread pools inside a worker (OpenMP, OpenBLAS, open3d's raycaster) size themselves to every core of the machine:
+# one worker here runs at 200% CPU, and on a 16-core machine 15 workers held the load average at 134 and wrote no
+# shard in 80 s. So each worker gets its own share of the cores (sched_setaffinity), and the pools that size
+# themselves at import get as many threads as that share from these variables, set before the workers start.
+_THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
-    os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+def _init(data_dir: Path, textures: Path | None, started: mp.Value, workers: int) -> None:
+    global _renderer
+    with started.get_lock():
+        k, started.value = started.value, started.value + 1
+    cores = sorted(os.sched_getaffinity(0))
+    os.sched_setaffinity(0, cores[k * len(cores) // workers:(k + 1) * len(cores) // workers] or [cores[k % len(cores)]])
     cv2.setNumThreads(1)
     _renderer = Renderer(FaceModel.load(data_dir / "ict_facekit" / "ict_facekit_head_f16.npz"),
                          background_photos(data_dir), skin=SkinTextures.load(textures) if textures else None)
@@ -72,7 +81,18 @@ def synthesise(out_dir: Path, count: int, seed: int, workers: int, data_dir: Pat
     done = {p.name for p in list_shards(out_dir)}
     jobs = [(out_dir, i, seed, count, shard_size) for i in range(n_shards) if shard_path(out_dir, i).name not in done]
     t0, rendered = time.perf_counter(), 0
-    with mp.get_context("spawn").Pool(workers, initializer=_init, initargs=(data_dir, textures)) as pool:
+    ctx = mp.get_context("spawn")
+    saved = {k: os.environ.get(k) for k in _THREAD_VARS}
+    os.environ.update(dict.fromkeys(_THREAD_VARS, str(max(1, len(os.sched_getaffinity(0)) // workers))))
+    try:
+        pool = ctx.Pool(workers, initializer=_init, initargs=(data_dir, textures, ctx.Value("i", 0), workers))
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                del os.environ[k]
+            else:
+                os.environ[k] = v
+    with pool:
         for n in pool.imap_unordered(_render_shard, jobs):
             rendered += n
             print(f"rendered {rendered} new samples ({len(done) * shard_size + rendered}/{count})", flush=True)
