@@ -19,7 +19,7 @@ def _predict(args: argparse.Namespace) -> int:
         print(f"error: unknown mesh formats {unknown}; choose from {', '.join(FORMATS)}", file=sys.stderr)
         return 2
     reconstructor = FaceReconstructor.from_pretrained(args.model, args.revision, backend=args.backend,
-                                                      device=args.device)
+                                                      device=args.device, flip_average=args.flip_average)
     print(f"backend {args.backend} on {reconstructor.device}", file=sys.stderr)
     failures, used = 0, set()
     for path in args.images:
@@ -55,7 +55,7 @@ def _figure(args: argparse.Namespace) -> int:
     from .predictor import FaceReconstructor
     from .visualize import figure_row
 
-    reconstructor = FaceReconstructor.from_pretrained(args.model, args.revision)
+    reconstructor = FaceReconstructor.from_pretrained(args.model, args.revision, flip_average=args.flip_average)
     rows = [figure_row(face) for path in args.images for face in reconstructor(path)[: args.max_faces]]
     cv2.imwrite(str(args.out), cv2.cvtColor(np.concatenate(rows, axis=0), cv2.COLOR_RGB2BGR))
     print(f"wrote {args.out}: crop | mask | depth | detail | shaded surface | mesh turned 35 degrees")
@@ -74,7 +74,8 @@ def _export_onnx(args: argparse.Namespace) -> int:
 def _evaluate(args: argparse.Namespace) -> int:
     from .evaluate import evaluate
 
-    report = evaluate(args.model, args.out, args.synth_count, args.data, args.backend, args.textures)
+    report = evaluate(args.model, args.out, args.synth_count, args.data, args.backend, args.textures,
+                      args.flip_average)
     print((args.out / "report.md").read_text())
     return 0 if not report["real"]["failures"] else 1
 
@@ -114,6 +115,11 @@ def _train(args: argparse.Namespace) -> int:
     return train.main(args.overrides)
 
 
+def _flip_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--no-flip-average", dest="flip_average", action="store_false",
+                   help="run the network once per face, not also on the mirrored crop (half the network time)")
+
+
 def _model_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", default=None, help="local folder or hub repo id (default: the published model, "
                                                  "falling back to the bundled weights/)")
@@ -132,6 +138,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--formats", default="glb,obj,ply,stl", help="comma-separated mesh formats")
     s.add_argument("--detail-strength", type=float, default=1.0, help="0 = coarse only, 1 = as predicted")
     s.add_argument("--decimate", type=int, default=None, help="target triangle count")
+    _flip_arg(s)
     _model_args(s)
     s.set_defaults(func=_predict)
 
@@ -139,6 +146,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("images", nargs="+")
     s.add_argument("--out", type=Path, required=True, help="PNG file")
     s.add_argument("--max-faces", type=int, default=2, help="faces per image")
+    _flip_arg(s)
     _model_args(s)
     s.set_defaults(func=_figure)
 
@@ -153,6 +161,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--textures", type=Path, default=None, help="held-out portrait textures for the synthetic set")
     s.add_argument("--backend", choices=["torch", "onnx"], default="torch")
     s.add_argument("--data", type=Path, default=None, help="the shared data folder (default ../shared/data)")
+    _flip_arg(s)
     _model_args(s)
     s.set_defaults(func=_evaluate)
 

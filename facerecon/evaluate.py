@@ -140,12 +140,12 @@ def held_out_photos(data_dir: Path) -> list[Path]:
 
 
 def evaluate(model: str | None, out: Path, synth_count: int, data_dir: Path | None, backend: str = "torch",
-             textures: Path | None = None) -> dict:
+             textures: Path | None = None, flip_average: bool = True) -> dict:
     from .synth.face_model import default_data_dir
 
     data_dir = Path(data_dir or default_data_dir())
-    rec = FaceReconstructor.from_pretrained(model, backend=backend, device="auto")
-    report = {"model": str(model), "backend": backend, "device": rec.device,
+    rec = FaceReconstructor.from_pretrained(model, backend=backend, device="auto", flip_average=flip_average)
+    report = {"model": str(model), "backend": backend, "device": rec.device, "flip_average": flip_average,
               "synthetic": synthetic_metrics(rec, synth_count, data_dir, textures),
               "real": real_metrics(rec, held_out_photos(data_dir), data_dir)}
     out.mkdir(parents=True, exist_ok=True)
@@ -167,7 +167,9 @@ TARGETS = {("synthetic", "mask_iou"): (">=", 0.95), ("synthetic", "coarse_mae_mm
 
 
 def markdown(report: dict) -> str:
-    rows = ["| set | metric | value | target | met |", "|---|---|---|---|---|"]
+    rows = [f"{report['model']}, {report['backend']} on {report['device']}, "
+            f"{'with' if report.get('flip_average', False) else 'without'} flip averaging\n",
+            "| set | metric | value | target | met |", "|---|---|---|---|---|"]
     for part in ("synthetic", "real"):
         for key, value in report[part].items():
             if isinstance(value, list) and value and all(isinstance(v, float) for v in value):

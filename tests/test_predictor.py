@@ -60,9 +60,33 @@ def test_several_faces_go_through_the_network_as_one_batch(reconstructor, astron
         faces = reconstructor(two)
     finally:
         backend.__class__.__call__ = real_call
-    assert len(faces) == 2 and batches == [2]
+    assert len(faces) == 2 and batches == [4]  # both faces and their mirror images (flip averaging)
     centres = sorted((f.box[0] + f.box[2]) / 2 for f in faces)
     assert centres[0] < 512 < centres[1]
+
+
+def test_flip_averaging_mirrors_the_output_with_the_input(reconstructor, astronaut):
+    """With flip averaging a mirrored crop gives the mirrored maps (to float rounding); the network alone does not."""
+    crop = reconstructor(astronaut)[0].crop_rgb
+    both = np.stack([crop, crop[:, ::-1]])
+    mirrored = [float(np.abs(a[0][:, ::-1] - a[1]).max()) for a in reconstructor.predict_crops(both)]
+    reconstructor.flip_average = False
+    try:
+        plain = [float(np.abs(a[0][:, ::-1] - a[1]).max()) for a in reconstructor.predict_crops(both)]
+    finally:
+        reconstructor.flip_average = True
+    assert max(mirrored) < 1e-4, mirrored
+    assert plain[1] > 0.1 and plain[2] > 0.001, plain  # coarse and detail (crop px) of the plain network
+
+
+def test_many_crops_go_through_in_batches_the_onnx_export_takes(reconstructor, astronaut, monkeypatch):
+    import facerecon.predictor as predictor
+
+    crops = np.stack([reconstructor(astronaut)[0].crop_rgb] * 3)
+    whole = reconstructor.predict_crops(crops)
+    monkeypatch.setattr(predictor, "MAX_BATCH", 4)  # 6 network inputs with the mirrors
+    for a, b in zip(whole, reconstructor.predict_crops(crops)):
+        np.testing.assert_allclose(a, b, atol=1e-5)
 
 
 def test_no_face(reconstructor):
