@@ -72,8 +72,8 @@ class FaceReconstructor:
 
     flip_average: the network also sees every crop mirrored, and its outputs, mirrored back, are averaged with the
     plain ones (the crop template is left-right symmetric and training flips crops, so the mirror is a crop like
-    any other). Twice the network time; on the synthetic evaluation set coarse depth error 2.10 -> 1.99 mm and
-    detail correlation 0.531 -> 0.548 (`python -m facerecon evaluate`, with and without --no-flip-average)."""
+    any other). Twice the network time; no evaluation metric got worse and most improved (`python -m facerecon
+    evaluate` with and without --no-flip-average; the README has the figures)."""
 
     def __init__(self, backend: TorchBackend | OnnxBackend, detector: FaceDetector | None = None,
                  flip_average: bool = True):
