@@ -50,15 +50,28 @@ def train(setup, out, *extra, nproc=1):
     return res.stdout
 
 
-def test_interrupted_training_resumes_exactly(tiny_setup, tmp_path):
-    train(tiny_setup, tmp_path / "straight")
-    out = train(tiny_setup, tmp_path / "interrupted", "stop_after_samples=24")
+@pytest.mark.parametrize("extra", [[], ["ema_decay=0.8"]], ids=["plain", "ema"])
+def test_interrupted_training_resumes_exactly(tiny_setup, tmp_path, extra):
+    train(tiny_setup, tmp_path / "straight", *extra)
+    out = train(tiny_setup, tmp_path / "interrupted", "stop_after_samples=24", *extra)
     assert '"samples": 24' in out and '"samples": 28' not in out
-    out = train(tiny_setup, tmp_path / "interrupted")
+    out = train(tiny_setup, tmp_path / "interrupted", *extra)
     assert "resumed from" in out
     a = load_file(tmp_path / "straight" / "export" / "model.safetensors")
     b = load_file(tmp_path / "interrupted" / "export" / "model.safetensors")
     assert a.keys() == b.keys() and all((a[k] == b[k]).all() for k in a)
+
+
+def test_weight_average_is_exported_and_leaves_the_training_unchanged(tiny_setup, tmp_path):
+    train(tiny_setup, tmp_path / "plain", "total_samples=24")
+    train(tiny_setup, tmp_path / "ema", "total_samples=24", "ema_decay=0.8")
+    plain, ema = (torch.load(tmp_path / run / "checkpoint.pt", weights_only=True) for run in ("plain", "ema"))
+    assert all((plain["model"][k] == ema["model"][k]).all() for k in plain["model"])
+    exported = load_file(tmp_path / "ema" / "export" / "model.safetensors")
+    averaged = {k.removeprefix("module."): v for k, v in ema["ema"].items()}
+    assert all((exported[k] == averaged[k].to(exported[k].dtype)).all() for k in exported)
+    weight = "detail_head.out.weight"
+    assert not torch.equal(averaged[weight], plain["model"][weight])
 
 
 def test_batches_built_ahead_on_threads_train_the_same_weights(tiny_setup, tmp_path):
