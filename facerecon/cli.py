@@ -75,7 +75,7 @@ def _evaluate(args: argparse.Namespace) -> int:
     from .evaluate import evaluate
 
     report = evaluate(args.model, args.out, args.synth_count, args.data, args.backend, args.textures,
-                      args.flip_average)
+                      args.flip_average, args.synth_seed)
     print((args.out / "report.md").read_text())
     return 0 if not report["real"]["failures"] else 1
 
@@ -158,6 +158,9 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("evaluate", help="measure the model on synthetic and held-out real faces")
     s.add_argument("--out", type=Path, default=Path("reports/eval"))
     s.add_argument("--synth-count", type=int, default=300)
+    s.add_argument("--synth-seed", type=int, default=2,
+                   help="render seed of the synthetic set: 2 = the evaluation set; another unused seed (and the "
+                        "training skins) for choosing between models without looking at it")
     s.add_argument("--textures", type=Path, default=None, help="held-out portrait textures for the synthetic set")
     s.add_argument("--backend", choices=["torch", "onnx"], default="torch")
     s.add_argument("--data", type=Path, default=None, help="the shared data folder (default ../shared/data)")

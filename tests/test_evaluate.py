@@ -10,10 +10,11 @@ class GroundTruth:
     """Stands in for FaceReconstructor: returns the maps of the sample rendered last, depth tilted by `tilt`."""
 
     def __init__(self, monkeypatch, tilt: float = 0.0):
-        self.tilt, self.sample = tilt, None
+        self.tilt, self.sample, self.seeds = tilt, None, []
         render = Renderer.render
 
         def keep(renderer: Renderer, seed: int):
+            self.seeds.append(seed)
             self.sample = render(renderer, seed)
             return self.sample
 
@@ -38,6 +39,12 @@ def test_a_tilted_face_loses_depth_accuracy_but_not_its_shape(monkeypatch, share
     assert m["coarse_mae_mm"] > 2.0 and m["coarse_mae_without_tilt_mm"] < 1e-3
     assert m["mask_iou"] == 1.0 and m["normal_error_deg"] > 3.0
 
+
+def test_the_evaluation_set_is_render_seed_2_unless_another_is_asked_for(monkeypatch, shared_data):
+    net = GroundTruth(monkeypatch)
+    evaluate.synthetic_metrics(net, 2, shared_data)
+    evaluate.synthetic_metrics(net, 2, shared_data, seed=9)
+    assert net.seeds == [20_000_000, 20_000_001, 90_000_000, 90_000_001]
 
 
 def test_detail_is_split_into_quarters_by_the_labels_amplitude():
