@@ -32,7 +32,7 @@ from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from .augment import add_thin_occluders
 from .backends import pick_device
 from .model import FaceReconNet, NetworkConfig
-from .model.losses import face_balance, mask_loss, masked_smooth_l1
+from .model.losses import mask_loss, masked_smooth_l1
 from .shards import VALID_COARSE, VALID_DETAIL, list_shards
 
 CACHE = Path.home() / ".cache" / "facerecon"
@@ -61,9 +61,6 @@ class TrainConfig:
     # wrinkle's place is uncertain: with beta 0.05 px the deepest wrinkles came out at a fifth of their depth. A beta
     # that covers the wrinkles' depths makes it the conditional mean, the estimate that maximises correlation.
     detail_beta_px: float = 0.5  # at 256x256; scales with the resolution like the labels
-    detail_face_balance: float = 0.0  # weigh each face's detail loss by 1 / max(its label's std, floor) ** this
-    # (facerecon.model.losses.face_balance): 0 = pixels count alike, 2 = faces count alike
-    detail_balance_floor_px: float = 0.01  # at 256x256
     real_coarse_weight: float = 0.5
     thin_occluders: float = 0.25  # share of crops with hair strands drawn over them, half that with glasses rims
     coarse_shift_invariant: bool = True  # coarse loss ignores each sample's depth offset
@@ -175,10 +172,8 @@ def compute_losses(model: torch.nn.Module, b: dict[str, torch.Tensor], cfg: Trai
     lc = masked_smooth_l1(coarse, b["coarse"], b["valid_coarse"] * coarse_weights.view(-1, 1, 1, 1), scale=res / 64,
                           shift_invariant=cfg.coarse_shift_invariant)
     unit_px = 0.05  # at 256x256: the detail loss sees O(1) numbers
-    balance = face_balance(b["detail"], b["valid_detail"], cfg.detail_face_balance,
-                           cfg.detail_balance_floor_px * res / 256) if cfg.detail_face_balance else None
     ld = masked_smooth_l1(detail, b["detail"], b["valid_detail"], beta=cfg.detail_beta_px / unit_px,
-                          scale=unit_px * res / 256, sample_weight=balance)
+                          scale=unit_px * res / 256)
     total = lm + cfg.coarse_weight * lc + cfg.detail_weight * ld
     return {"loss": total, "mask": lm, "coarse": lc, "detail": ld}
 
