@@ -179,15 +179,16 @@ def compute_losses(model: torch.nn.Module, b: dict[str, torch.Tensor], cfg: Trai
 
 
 @torch.no_grad()
-def validate(model: torch.nn.Module, data: ShardData, res: int, batch_size: int = 32) -> dict[str, float]:
+def validate(model: torch.nn.Module, data: ShardData, idx: np.ndarray, res: int,
+             batch_size: int = 32) -> dict[str, float]:
     """Mask IoU, coarse MAE (crop px at 256) and detail correlation (per face, then averaged, as `evaluate` does:
-    pooled over all pixels, the faces with deep wrinkles would outweigh the rest) on the validation split."""
+    pooled over all pixels, the faces with deep wrinkles would outweigh the rest) on the samples idx, unaugmented."""
     model.eval()
     device = next(model.parameters()).device
     inter = union = mae_sum = mae_n = 0.0
     corrs = []
-    for i in range(0, len(data.val_idx), batch_size):
-        b = {k: v.to(device) for k, v in data.batch(data.val_idx[i:i + batch_size], res).items()}
+    for i in range(0, len(idx), batch_size):
+        b = {k: v.to(device) for k, v in data.batch(idx[i:i + batch_size], res).items()}
         logits, coarse, detail = model(b["image"])
         pred = logits > 0
         gt = b["mask"] > 0.5
@@ -292,6 +293,9 @@ def main(overrides: list[str] | None = None) -> int:
         b = {k: torch.cat([p[k] for p in parts]) for k in parts[0]}
         return {k: v.pin_memory() for k, v in b.items()} if device.type == "cuda" else b
 
+    # as many training samples as the validation split holds, spread over the training split: the two splits'
+    # metrics side by side tell overfitting (train better) from underfitting (alike)
+    fit_idx = synth.train_idx[np.linspace(0, len(synth) - 1, len(synth.val_idx)).astype(int)]
     batches = BatchPrefetcher(make_batch, cfg.loader_threads)
     t_start = last_ckpt = time.time()
     while samples_seen < cfg.total_samples:
@@ -320,8 +324,9 @@ def main(overrides: list[str] | None = None) -> int:
             save()
             last_ckpt = time.time()
             if rank == 0:
-                log(json.dumps({"step": step, "val_synth": validate(shipped, synth, res),
-                                "val_real": validate(shipped, real, res) if len(real) else None}))
+                log(json.dumps({"step": step, "val_synth": validate(shipped, synth, synth.val_idx, res),
+                                "train_synth": validate(shipped, synth, fit_idx, res),
+                                "val_real": validate(shipped, real, real.val_idx, res) if len(real) else None}))
         if stop:
             break
     if distributed:

@@ -55,6 +55,8 @@ def test_interrupted_training_resumes_exactly(tiny_setup, tmp_path, extra):
     train(tiny_setup, tmp_path / "straight", *extra)
     out = train(tiny_setup, tmp_path / "interrupted", "stop_after_samples=24", *extra)
     assert '"samples": 24' in out and '"samples": 28' not in out
+    metrics = json.loads([line for line in out.splitlines() if "val_synth" in line][-1])
+    assert metrics["val_synth"].keys() == metrics["train_synth"].keys() == {"mask_iou", "coarse_mae_px", "detail_corr"}
     out = train(tiny_setup, tmp_path / "interrupted", *extra)
     assert "resumed from" in out
     a = load_file(tmp_path / "straight" / "export" / "model.safetensors")
