@@ -235,6 +235,9 @@ def main(overrides: list[str] | None = None) -> int:
     log = (lambda msg: print(msg, flush=True)) if rank == 0 else (lambda msg: None)
 
     synth = ShardData(cfg.synth_dirs, cfg.val_fraction, cfg.limit_samples)
+    if not len(synth):
+        raise SystemExit(f"no synthetic training samples in {cfg.synth_dirs} (shard_*.npz): render them with "
+                         "`python -m facerecon synth --out DIR ...` and pass synth_dirs=DIR")
     real = ShardData([d for d in cfg.real_dirs if d and Path(d).exists()], cfg.val_fraction, cfg.limit_samples)
     log(f"data: {len(synth)} synthetic + {len(real)} real training samples")
 

@@ -102,3 +102,11 @@ def test_detail_loss_is_minimised_by_the_mean_of_uncertain_wrinkles():
     losses = [compute_losses(lambda img, g=g: (ones, torch.zeros_like(label), torch.full_like(label, g)),
                              batch, cfg, torch.ones(2))["detail"].item() for g in guesses]
     assert guesses[int(np.argmin(losses))] == pytest.approx(-0.2, abs=0.011)
+
+
+def test_a_folder_without_rendered_shards_is_a_clear_error(tmp_path):
+    res = subprocess.run([sys.executable, "-m", "facerecon", "train", f"synth_dirs={tmp_path}", "real_dirs=",
+                          f"out_dir={tmp_path / 'run'}", "device=cpu"], capture_output=True, text=True, cwd=ROOT,
+                         timeout=300)
+    assert res.returncode != 0 and "no synthetic training samples" in res.stderr
+    assert "Traceback" not in res.stderr
