@@ -11,6 +11,7 @@ import open3d as o3d
 
 from .align import CROP_SIZE, MM_PER_CROP_PIXEL
 from .predictor import FaceReconstruction
+from .raster import sample_bilinear
 
 CENTRE = (CROP_SIZE - 1) / 2
 
@@ -42,9 +43,48 @@ def face_region(mask: np.ndarray, threshold: float = 0.5, min_share: float = 0.0
     return inside.astype(bool) | np.isin(labels, small)
 
 
+def contour_offsets(inside: np.ndarray, mask: np.ndarray, threshold: float) -> np.ndarray:
+    """H x W x 2 sub-pixel (dx, dy) that move the edge pixels of `inside` onto the mask's threshold contour.
+
+    An edge pixel has 4-neighbours outside where the mask is below the threshold; on each such edge the crossing
+    is linearly interpolated, and the pixel moves to the mean of its crossings (at most 1 px; on a straight
+    contour the mean lies on it). The mesh outline then follows the contour, not the pixel staircase. Zero
+    elsewhere, also towards outside pixels the mask calls face (dropped islands) and beyond the map's border."""
+    h, w = inside.shape
+    padded_inside, padded_mask = np.pad(inside, 1), np.pad(mask, 1, mode="edge")
+    total, count = np.zeros((h, w, 2), np.float32), np.zeros((h, w), np.float32)
+    for dx, dy in ((1, 0), (-1, 0), (0, 1), (0, -1)):
+        nb_inside = padded_inside[1 + dy:1 + dy + h, 1 + dx:1 + dx + w]
+        nb_mask = padded_mask[1 + dy:1 + dy + h, 1 + dx:1 + dx + w]
+        crossing = inside & ~nb_inside & (nb_mask < threshold)
+        t = np.clip((mask - threshold) / np.maximum(mask - nb_mask, 1e-6), 0, 1) * crossing
+        total += t[..., None] * np.array([dx, dy], np.float32)
+        count += crossing
+    return total / np.maximum(count, 1)[..., None]
+
+
+def inside_slopes(depth: np.ndarray, inside: np.ndarray, max_jump: float) -> np.ndarray:
+    """H x W x 2 depth slope (d/dx, d/dy per grid step) from the neighbours in `inside` that are not across a
+    jump (a difference over max_jump): the mean of the forward and backward differences that qualify."""
+    slopes = np.zeros(depth.shape + (2,), np.float32)
+    for axis, k in ((1, 0), (0, 1)):
+        total, count = np.zeros_like(depth), np.zeros_like(depth)
+        for shift in (-1, 1):  # the neighbour after, then before
+            diff = (np.roll(depth, shift, axis) - depth) * -shift
+            ok = np.roll(inside, shift, axis) & (np.abs(diff) <= max_jump)
+            edge = [slice(None)] * 2
+            edge[axis] = -1 if shift == -1 else 0  # np.roll wrapped this row / column round
+            ok[tuple(edge)] = False
+            total += diff * ok
+            count += ok
+        slopes[..., k] = total / np.maximum(count, 1)
+    return slopes
+
+
 def build_mesh(face: FaceReconstruction, detail_strength: float = 1.0, step: int = 1, mask_threshold: float = 0.5,
                max_slope: float = 8.0, target_triangles: int | None = None) -> o3d.geometry.TriangleMesh:
-    """Triangulate the depth map (coarse + detail_strength * detail) over the face region (face_region).
+    """Triangulate the depth map (coarse + detail_strength * detail) over the face region (face_region), its
+    outline moved onto the mask's contour (contour_offsets).
 
     A triangle is dropped when its depth range exceeds max_slope times its edge length in pixels: that is a
     jump (face edge against hair, an occluder), not a surface. Real surfaces get steep too: the underside of the
@@ -59,15 +99,24 @@ def build_mesh(face: FaceReconstruction, detail_strength: float = 1.0, step: int
     index = np.full((h, w), -1, np.int64)
     index[inside] = np.arange(inside.sum())
     ys, xs = np.nonzero(inside)
-    vertices = crop_to_mesh_frame(xs * step, ys * step, depth[inside])
-    colours = face.crop_rgb[::step, ::step][inside].astype(np.float64) / 255
+    offsets = contour_offsets(inside, face.mask[::step, ::step], mask_threshold)[inside] * step
+    xy = np.column_stack([xs, ys]) * step + offsets
+    # an outline vertex carries its depth along the face's own slope: the prediction outside the mask is not
+    # the face (sampling it there pulled outline vertices back and cracked the rim)
+    z = depth[inside] + (inside_slopes(depth, inside, max_slope * step)[inside] * offsets).sum(1) / step
+    vertices = crop_to_mesh_frame(xy[:, 0], xy[:, 1], z)
+    colours = sample_bilinear(face.crop_rgb.astype(np.float32), xy).astype(np.float64) / 255
 
-    # two triangles per 2x2 block of pixels, wound counter-clockwise seen from +Z (Y up)
+    # two triangles per 2x2 block of pixels (a b / c d), wound counter-clockwise seen from +Z (Y up); a block
+    # with one corner outside gets the triangle of the other three (otherwise the outline would be notched
+    # wherever b or c is the missing corner)
     a, b, c, d = index[:-1, :-1], index[:-1, 1:], index[1:, :-1], index[1:, 1:]
-    tris = np.concatenate([np.stack([a, c, b], -1).reshape(-1, 3), np.stack([b, c, d], -1).reshape(-1, 3)])
+    no = np.full_like(a, -1)
+    corners = [(a, c, b), (b, c, d), (a, c, np.where(b < 0, d, no)), (a, np.where(c < 0, d, no), b)]
+    tris = np.concatenate([np.stack(t, -1).reshape(-1, 3) for t in corners])
     tris = tris[(tris >= 0).all(1)]
-    z = np.append(depth[inside], 0)[tris]
-    tris = tris[np.ptp(z, axis=1) <= max_slope * step]
+    extent = np.ptp(xy[tris], axis=1).max(1)  # step, but larger where outline vertices moved out
+    tris = tris[np.ptp(z[tris], axis=1) <= max_slope * extent]
 
     mesh = o3d.geometry.TriangleMesh(o3d.utility.Vector3dVector(vertices), o3d.utility.Vector3iVector(tris))
     mesh.vertex_colors = o3d.utility.Vector3dVector(colours)
