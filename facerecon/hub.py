@@ -31,16 +31,34 @@ def _offline() -> bool:
     return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in {"1", "true", "yes", "on"}
 
 
+def _unreachable(url: str) -> str | None:
+    """Why the hub cannot be reached (one request, no retries), or None when it answers, whatever the answer.
+
+    With nothing cached, huggingface_hub retries a request that failed on the network 5 times with backoff
+    (about 23 s) before giving up, so an offline first start would wait that long for the bundled weights."""
+    from huggingface_hub import get_hf_file_metadata
+    from huggingface_hub.errors import HfHubHTTPError
+
+    try:
+        get_hf_file_metadata(url)
+    except HfHubHTTPError:
+        return None  # an answer: hf_hub_download tells what it means
+    except Exception as e:  # noqa: BLE001 - DNS, connection, TLS, proxy or timeout errors of the HTTP client in use
+        return f"{type(e).__name__}: {e}".splitlines()[0][:200]
+    return None
+
+
 def resolve_weights(source: str | os.PathLike | None = None, revision: str | None = None) -> Path:
     """Folder holding config.json + model.safetensors for `source`: a local folder or a hub repo id.
 
     None means $FACERECON_MODEL or DEFAULT_REPO_ID, and for it any hub failure falls back to the bundled weights;
     for an explicit repo id only an unreachable hub (offline, no network, server error) does.
     """
-    from huggingface_hub import hf_hub_download
+    from huggingface_hub import hf_hub_download, hf_hub_url, try_to_load_from_cache
     from huggingface_hub.errors import (GatedRepoError, HFValidationError, HfHubHTTPError, LocalEntryNotFoundError,
                                         OfflineModeIsEnabled, RemoteEntryNotFoundError, RepositoryNotFoundError,
                                         RevisionNotFoundError)
+    from huggingface_hub.utils import validate_repo_id
 
     is_default = source is None
     source = str(source) if source is not None else os.environ.get("FACERECON_MODEL", DEFAULT_REPO_ID)
@@ -59,6 +77,12 @@ def resolve_weights(source: str | os.PathLike | None = None, revision: str | Non
     kwargs = {"endpoint": os.environ.get("HF_ENDPOINT") or None, "cache_dir": os.environ.get("HF_HUB_CACHE") or None,
               "local_files_only": _offline()}
     try:
+        validate_repo_id(source)
+        if not kwargs["local_files_only"] and not isinstance(
+                try_to_load_from_cache(source, CONFIG_NAME, kwargs["cache_dir"], revision), str):
+            unreachable = _unreachable(hf_hub_url(source, CONFIG_NAME, revision=revision, endpoint=kwargs["endpoint"]))
+            if unreachable:
+                return fallback(f"hub unreachable: {unreachable}")
         config_path = Path(hf_hub_download(source, CONFIG_NAME, revision=revision, **kwargs))
         # pin the second file to the commit the first came from, so both belong to one revision
         commit = config_path.parent.name

@@ -72,13 +72,19 @@ def test_offline_mode_uses_the_cache_and_makes_no_request(hub_env, monkeypatch):
     assert server.requests == []
 
 
-def test_unreachable_hub_falls_back_to_bundled_weights_with_one_log_line(hub_env, monkeypatch, caplog):
+def test_unreachable_hub_falls_back_to_bundled_weights_at_once_with_one_log_line(hub_env, monkeypatch, caplog):
+    """No retries with backoff first (huggingface_hub's own, about 23 s, when nothing is cached)."""
+    import time
+
     monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")  # nothing listens on the discard port
+    waits = []
+    monkeypatch.setattr(time, "sleep", waits.append)
     with caplog.at_level(logging.WARNING, logger="facerecon"):
         model = load_pretrained("acme/face")
     assert same_weights(model, load_pretrained(hub.BUNDLED_WEIGHTS))
     lines = [r.getMessage() for r in caplog.records if r.name == "facerecon"]
-    assert len(lines) == 1 and "bundled weights" in lines[0]
+    assert len(lines) == 1 and "bundled weights" in lines[0] and "unreachable" in lines[0]
+    assert waits == []
 
 
 def test_offline_with_empty_cache_falls_back(hub_env, monkeypatch):
