@@ -73,9 +73,14 @@ def _export_onnx(args: argparse.Namespace) -> int:
 
 def _evaluate(args: argparse.Namespace) -> int:
     from .evaluate import evaluate
+    from .predictor import COARSE_SMOOTHING_PX
 
+    smoothing = COARSE_SMOOTHING_PX if args.coarse_smoothing is None else args.coarse_smoothing
+    if smoothing < 0:
+        print("error: --coarse-smoothing must be >= 0", file=sys.stderr)
+        return 2
     report = evaluate(args.model, args.out, args.synth_count, args.data, args.backend, args.textures,
-                      args.flip_average, args.synth_seed)
+                      args.flip_average, args.synth_seed, smoothing)
     print((args.out / "report.md").read_text())
     return 0 if not report["real"]["failures"] else 1
 
@@ -164,6 +169,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--textures", type=Path, default=None, help="held-out portrait textures for the synthetic set")
     s.add_argument("--backend", choices=["torch", "onnx"], default="torch")
     s.add_argument("--data", type=Path, default=None, help="the shared data folder (default ../shared/data)")
+    s.add_argument("--coarse-smoothing", type=float, default=None,
+                   help="sigma in crop px of the Gaussian on the coarse depth (default: the predictor's, "
+                        "facerecon.predictor.COARSE_SMOOTHING_PX; 0 = none)")
     _flip_arg(s)
     _model_args(s)
     s.set_defaults(func=_evaluate)

@@ -29,7 +29,7 @@ from .augment import add_thin_occluders
 from .export import write_mesh
 from .mesh import build_mesh
 from .errors import FaceReconError
-from .predictor import FaceReconstructor
+from .predictor import COARSE_SMOOTHING_PX, FaceReconstructor
 from .raster import sample_bilinear
 from .visualize import figure_row, normals_from_depth
 
@@ -141,13 +141,15 @@ def held_out_photos(data_dir: Path) -> list[Path]:
 
 
 def evaluate(model: str | None, out: Path, synth_count: int, data_dir: Path | None, backend: str = "torch",
-             textures: Path | None = None, flip_average: bool = True, synth_seed: int = SYNTH_VAL_SEED) -> dict:
+             textures: Path | None = None, flip_average: bool = True, synth_seed: int = SYNTH_VAL_SEED,
+             coarse_smoothing_px: float = COARSE_SMOOTHING_PX) -> dict:
     from .synth.face_model import default_data_dir
 
     data_dir = Path(data_dir or default_data_dir())
-    rec = FaceReconstructor.from_pretrained(model, backend=backend, device="auto", flip_average=flip_average)
+    rec = FaceReconstructor.from_pretrained(model, backend=backend, device="auto", flip_average=flip_average,
+                                            coarse_smoothing_px=coarse_smoothing_px)
     report = {"model": str(model), "backend": backend, "device": rec.device, "flip_average": flip_average,
-              "synthetic_seed": synth_seed,
+              "coarse_smoothing_px": coarse_smoothing_px, "synthetic_seed": synth_seed,
               "synthetic": synthetic_metrics(rec, synth_count, data_dir, textures, synth_seed),
               "real": real_metrics(rec, held_out_photos(data_dir), data_dir)}
     out.mkdir(parents=True, exist_ok=True)
@@ -171,6 +173,7 @@ TARGETS = {("synthetic", "mask_iou"): (">=", 0.95), ("synthetic", "coarse_mae_mm
 def markdown(report: dict) -> str:
     rows = [f"{report['model']}, {report['backend']} on {report['device']}, "
             f"{'with' if report.get('flip_average', False) else 'without'} flip averaging, "
+            f"coarse depth smoothed by {report.get('coarse_smoothing_px', 0):g} px, "
             f"synthetic render seed {report.get('synthetic_seed', SYNTH_VAL_SEED)}\n",
             "| set | metric | value | target | met |", "|---|---|---|---|---|"]
     for part in ("synthetic", "real"):

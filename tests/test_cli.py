@@ -35,3 +35,5 @@ def test_bad_arguments_give_a_message_not_a_traceback(tmp_path):
     assert res.returncode != 0 and "fbx" in res.stderr and "Traceback" not in res.stderr
     res = run_cli("predict", str(EXAMPLES / "astronaut.png"), "--out", str(tmp_path), "--model", str(tmp_path / "x"))
     assert res.returncode == 2 and "not a model folder" in res.stderr
+    res = run_cli("evaluate", "--out", str(tmp_path), "--coarse-smoothing", "-1")
+    assert res.returncode == 2 and "--coarse-smoothing must be >= 0" in res.stderr and "Traceback" not in res.stderr

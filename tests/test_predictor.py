@@ -29,6 +29,33 @@ def test_one_face_with_all_maps(reconstructor, astronaut):
     assert set(f.timings) >= {"decode", "detect", "align", "network"}
 
 
+def test_coarse_smoothing_removes_the_upsampling_grid():
+    import cv2
+    import torch
+    from torch.nn import functional as F
+
+    from facerecon.predictor import postprocess
+
+    low = cv2.GaussianBlur(np.random.default_rng(0).normal(size=(64, 64)).astype(np.float32), (0, 0), 2) * 10
+    coarse = F.interpolate(torch.from_numpy(low)[None, None], size=(256, 256), mode="bilinear",
+                           align_corners=False)[0].numpy()  # like the coarse head's output: a kink every 4 px
+    logits = np.full((1, 256, 256), -10.0, np.float32)
+    logits[0, 40:200, 30:220] = 10
+    raw = postprocess(logits, coarse, 0.0)[1][0]
+    smooth = postprocess(logits, coarse, 1.0)[1][0]
+    inside = logits[0] > 0
+    assert abs(smooth[inside].mean()) < 1e-3
+    assert np.abs(smooth - raw - (smooth - raw).mean()).max() < 0.5  # the surface stays, only its grid goes
+
+    def grid(depth: np.ndarray) -> float:
+        """Curvature across columns at the busiest of the 4 phases mod 4 over the quietest one."""
+        curvature = np.abs(np.diff(depth[60:180, 48:202], 2, axis=1))  # centred on columns 49 to 200
+        phase = curvature.reshape(len(curvature), -1, 4).mean((0, 1))
+        return phase.max() / phase.min()
+
+    assert grid(raw) > 100 and grid(smooth) < 3
+
+
 def test_trained_model_agrees_with_mediapipe_on_a_real_photo(reconstructor, detector, astronaut):
     """Not a random network: mask and depth match MediaPipe Face Mesh's face region and relief."""
     shared = EXAMPLES.parent.parent / "shared" / "data" / "mediapipe_canonical"
