@@ -112,11 +112,18 @@ def build_mesh(face: FaceReconstruction, detail_strength: float = 1.0, step: int
     # wherever b or c is the missing corner)
     a, b, c, d = index[:-1, :-1], index[:-1, 1:], index[1:, :-1], index[1:, 1:]
     no = np.full_like(a, -1)
-    corners = [(a, c, b), (b, c, d), (a, c, np.where(b < 0, d, no)), (a, np.where(c < 0, d, no), b)]
-    tris = np.concatenate([np.stack(t, -1).reshape(-1, 3) for t in corners])
-    tris = tris[(tris >= 0).all(1)]
-    extent = np.ptp(xy[tris], axis=1).max(1)  # step, but larger where outline vertices moved out
-    tris = tris[np.ptp(z[tris], axis=1) <= max_slope * extent]
+    tris = []
+    for p, q, r in ((a, c, b), (b, c, d), (a, c, np.where(b < 0, d, no)), (a, np.where(c < 0, d, no), b)):
+        ok = (p >= 0) & (q >= 0) & (r >= 0)
+        tris.append(np.column_stack([p[ok], q[ok], r[ok]]))
+    tris = np.concatenate(tris)
+    corner_z = z[tris]
+    z_range = corner_z.max(1) - corner_z.min(1)
+    jump = z_range > max_slope * step
+    # a triangle of moved outline vertices spans more than a step: measure it by its own extent
+    extent = np.ptp(xy[tris[jump]], axis=1).max(1)
+    jump[jump] = z_range[jump] > max_slope * extent
+    tris = tris[~jump]
 
     mesh = o3d.geometry.TriangleMesh(o3d.utility.Vector3dVector(vertices), o3d.utility.Vector3iVector(tris))
     mesh.vertex_colors = o3d.utility.Vector3dVector(colours)
