@@ -5,10 +5,11 @@
     models without looking at this one): mask IoU, coarse depth MAE in mm (the face model's
     scale is known; also after removing the best-fitting plane of the error, i.e. without head-tilt error),
     detail correlation (also with hair strands and glasses rims drawn over the faces, facerecon.augment; and per
-    quarter of the faces sorted by wrinkle depth, with the predicted / true amplitude), normal angular error of the
-    final depth;
+    quarter of the faces sorted by wrinkle depth, with the predicted / true amplitude; and how alike the detail of
+    different faces is, between_faces_r), normal angular error of the final depth;
 (b) held-out real portraits (the fixed split of splits.is_held_out): mask IoU against MediaPipe's face
-    region, Pearson r between predicted depth and MediaPipe's landmark depth at the 468 landmarks;
+    region, Pearson r between predicted depth and MediaPipe's landmark depth at the 468 landmarks, and
+    between_faces_r of the predicted detail;
 (c) the share of photos where a face was found and a mesh written; (d) run time.
 Writes report.json, report.md and heldout.png (held-out portraits with their maps and turned mesh) into --out;
 keep it outside git: the portraits come from ../shared/data.
@@ -34,6 +35,7 @@ from .raster import sample_bilinear
 from .visualize import figure_row, normals_from_depth
 
 SYNTH_VAL_SEED = 2  # the evaluation set; training renders use other seeds (1, 3 to 8 so far), model selection a third
+BETWEEN_FACES_MAX = 100  # faces whose detail maps between_faces_r compares pairwise (4,950 pairs)
 
 
 def synthetic_metrics(rec: FaceReconstructor, count: int, data_dir: Path | None,
@@ -49,6 +51,7 @@ def synthetic_metrics(rec: FaceReconstructor, count: int, data_dir: Path | None,
     inter = union = 0
     mae_mm, shape_mae_mm, corr, corr_occluded, angle = [], [], [], [], []
     amplitude = []  # per face: the detail label's and the prediction's standard deviation
+    predicted_maps, label_maps = [], []  # (detail, where it counts) of the first faces, for between_faces_r
     for i in range(count):
         s = renderer.render(seed * 10_000_000 + i)
         mask, coarse, detail = (a[0] for a in rec.predict_crops(s.image[None]))
@@ -73,6 +76,9 @@ def synthetic_metrics(rec: FaceReconstructor, count: int, data_dir: Path | None,
         if d.sum() > 100 and detail[d].std() > 0:
             corr.append(float(np.corrcoef(detail[d], s.detail[d])[0, 1]))
             amplitude.append((float(s.detail[d].std()), float(detail[d].std())))
+            if len(predicted_maps) < BETWEEN_FACES_MAX:
+                predicted_maps.append((detail, d))
+                label_maps.append((s.detail, d))
             # the same face with hair strands and glasses rims drawn over it: the wrinkles are still the same
             occluded = add_thin_occluders(np.random.default_rng(i), s.image[None], s.mask[None], 1.0)
             detail_occluded = rec.predict_crops(occluded)[2][0]
@@ -81,7 +87,9 @@ def synthetic_metrics(rec: FaceReconstructor, count: int, data_dir: Path | None,
             "coarse_mae_without_tilt_mm": float(np.mean(shape_mae_mm)),
             "detail_corr": float(np.mean(corr)) if corr else float("nan"),
             "detail_corr_thin_occluders": float(np.mean(corr_occluded)) if corr else float("nan"),
-            "normal_error_deg": float(np.mean(angle)), **by_amplitude_quarter(np.array(corr), np.array(amplitude))}
+            "normal_error_deg": float(np.mean(angle)), **by_amplitude_quarter(np.array(corr), np.array(amplitude)),
+            "detail_between_faces_r": between_faces_r(predicted_maps),
+            "label_detail_between_faces_r": between_faces_r(label_maps)}
 
 
 def by_amplitude_quarter(corr: np.ndarray, amplitude: np.ndarray) -> dict:
@@ -95,11 +103,26 @@ def by_amplitude_quarter(corr: np.ndarray, amplitude: np.ndarray) -> dict:
                                                   for q in quarters]}
 
 
+def between_faces_r(maps: list[tuple[np.ndarray, np.ndarray]]) -> float:
+    """Mean Pearson r between the detail maps of different faces, each pair over the pixels both masks hold.
+
+    Wrinkles differ from face to face (the synthetic labels: about 0.15); a prediction far above its labels
+    paints the same wrinkles on everyone, where wrinkles usually are, whatever the photo shows."""
+    rs = []
+    for i, (a, mask_a) in enumerate(maps):
+        for b, mask_b in maps[i + 1:]:
+            both = mask_a & mask_b
+            if both.sum() > 100 and a[both].std() > 0 and b[both].std() > 0:
+                rs.append(float(np.corrcoef(a[both], b[both])[0, 1]))
+    return float(np.mean(rs)) if rs else float("nan")
+
+
 def real_metrics(rec: FaceReconstructor, photos: list[Path], data_dir: Path | None) -> dict:
     from .pseudo_labels import canonical_triangles, label_face
 
     triangles = canonical_triangles(data_dir)
     ious, failures, times, network = [], [], [], []
+    detail_maps = []  # (detail, mask) of the first faces, for between_faces_r
     rs: dict[str, float] = {}  # per photo, so that the worst ones can be looked at
     with tempfile.TemporaryDirectory() as tmp:
         for path in photos:
@@ -114,6 +137,8 @@ def real_metrics(rec: FaceReconstructor, photos: list[Path], data_dir: Path | No
                 continue
             times.append((time.perf_counter() - t0) * 1e3)
             network.append(face.timings["network"])
+            if len(detail_maps) < BETWEEN_FACES_MAX:
+                detail_maps.append((face.detail, face.mask > 0.5))
             det = detections[0]
             if det.mesh is None:
                 continue
@@ -127,7 +152,8 @@ def real_metrics(rec: FaceReconstructor, photos: list[Path], data_dir: Path | No
             if inside.sum() > 50:
                 rs[path.name] = float(np.corrcoef(z_pred[inside], z_ref[inside])[0, 1])
     return {"photos": len(photos), "mask_iou": float(np.mean(ious)), "depth_r": float(np.mean(list(rs.values()))),
-            "depth_r_min": min(rs.values()), "success_rate": 1 - len(failures) / max(len(photos), 1),
+            "depth_r_min": min(rs.values()), "detail_between_faces_r": between_faces_r(detail_maps),
+            "success_rate": 1 - len(failures) / max(len(photos), 1),
             "failures": failures, "median_ms_per_photo": statistics.median(times),
             "median_network_ms": statistics.median(network),
             "depth_r_per_photo": dict(sorted(rs.items(), key=lambda item: item[1]))}

@@ -32,6 +32,7 @@ def test_ground_truth_scores_perfectly(monkeypatch, shared_data):
     m = evaluate.synthetic_metrics(GroundTruth(monkeypatch), 3, shared_data)
     assert m["mask_iou"] == 1.0 and m["coarse_mae_mm"] < 1e-4 and m["coarse_mae_without_tilt_mm"] < 1e-4
     assert m["detail_corr"] > 0.9999 and m["detail_corr_thin_occluders"] > 0.9999 and m["normal_error_deg"] < 0.1
+    assert m["detail_between_faces_r"] == m["label_detail_between_faces_r"]
 
 
 def test_a_tilted_face_loses_depth_accuracy_but_not_its_shape(monkeypatch, shared_data):
@@ -54,3 +55,16 @@ def test_detail_is_split_into_quarters_by_the_labels_amplitude():
     assert np.allclose(m["detail_corr_by_label_amplitude_quarter"], [0.0375, 0.0875, 0.175, 0.35])
     assert np.allclose(m["detail_amplitude_ratio_by_quarter"], [(1.2 + 2.4) / 2, (0.6 + 0.8) / 2, (0.3 + 0.4) / 2,
                                                                 (0.15 + 0.2) / 2])
+
+
+def test_between_faces_r_tells_one_template_from_faces_of_their_own():
+    rng = np.random.default_rng(0)
+    mask = np.zeros((64, 64), bool)
+    mask[8:56, 8:56] = True
+    template = rng.normal(size=(64, 64))
+    same = [(template + 0.1 * rng.normal(size=(64, 64)), mask) for _ in range(5)]
+    own = [(rng.normal(size=(64, 64)), mask) for _ in range(5)]
+    assert evaluate.between_faces_r(same) > 0.98 and abs(evaluate.between_faces_r(own)) < 0.05
+    shifted = np.zeros((64, 64), bool)
+    shifted[40:64, 40:64] = True  # pairs compare only where both masks hold
+    assert evaluate.between_faces_r([(template, mask), (template + 5 * ~mask, shifted)]) > 0.9999
