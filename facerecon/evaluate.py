@@ -3,12 +3,17 @@
 (a) synthetic validation set (render seed 2, never used in training; with --textures, skin from held-out portraits
     only: `python -m facerecon textures ... --split heldout`; --synth-seed renders another set, to choose between
     models without looking at this one): mask IoU, coarse depth MAE in mm (the face model's
-    scale is known; also after removing the best-fitting plane of the error, i.e. without head-tilt error),
+    scale is known; also after removing the best-fitting plane of the error, i.e. without head-tilt error), the
+    relief ratio (spread of the predicted coarse depth around its best-fitting plane over the true one's: below 1
+    = flattened, above = exaggerated; median over the faces), the shape correlation (Pearson r of the coarse
+    depths once each one's best-fitting plane is removed) with the truth, and the same for MediaPipe Face Mesh run
+    on the rendered crops (the pseudo-labels' source, so that the real-photo numbers below can be read against it),
     detail correlation (also with hair strands and glasses rims drawn over the faces, facerecon.augment; and per
     quarter of the faces sorted by wrinkle depth, with the predicted / true amplitude; and how alike the detail of
     different faces is, between_faces_r), normal angular error of the final depth;
 (b) held-out real portraits (the fixed split of splits.is_held_out): mask IoU against MediaPipe's face
-    region, Pearson r between predicted depth and MediaPipe's landmark depth at the 468 landmarks, and
+    region, Pearson r between predicted depth and MediaPipe's landmark depth at the 468 landmarks, the coarse
+    relief ratio and shape correlation against MediaPipe's rasterised face mesh (the pseudo-label), and
     between_faces_r of the predicted detail;
 (c) the share of photos where a face was found and a mesh written; (d) run time.
 Writes report.json, report.md and heldout.png (held-out portraits with their maps and turned mesh) into --out;
@@ -40,6 +45,7 @@ BETWEEN_FACES_MAX = 100  # faces whose detail maps between_faces_r compares pair
 
 def synthetic_metrics(rec: FaceReconstructor, count: int, data_dir: Path | None,
                       textures: Path | None = None, seed: int = SYNTH_VAL_SEED) -> dict:
+    from .pseudo_labels import canonical_triangles
     from .synth.engine import background_photos
     from .synth.face_model import FaceModel, default_data_dir
     from .synth.render import Renderer
@@ -49,7 +55,9 @@ def synthetic_metrics(rec: FaceReconstructor, count: int, data_dir: Path | None,
     renderer = Renderer(FaceModel.load(data_dir / "ict_facekit" / "ict_facekit_head_f16.npz"),
                         background_photos(data_dir, limit=50), skin=SkinTextures.load(textures) if textures else None)
     inter = union = 0
-    mae_mm, shape_mae_mm, corr, corr_occluded, angle = [], [], [], [], []
+    triangles = canonical_triangles(data_dir)
+    mae_mm, shape_mae_mm, relief, corr, corr_occluded, angle = [], [], [], [], [], []
+    shape_r = {"ours": [], "mediapipe": [], "ours_vs_mediapipe": []}  # on the faces MediaPipe finds
     amplitude = []  # per face: the detail label's and the prediction's standard deviation
     predicted_maps, label_maps = [], []  # (detail, where it counts) of the first faces, for between_faces_r
     for i in range(count):
@@ -66,9 +74,16 @@ def synthetic_metrics(rec: FaceReconstructor, count: int, data_dir: Path | None,
             # the same after removing the best-fitting plane: the error of the shape once a small head-pose
             # (tilt) error is factored out
             rows, cols = np.nonzero(v)
-            plane = np.column_stack([cols, rows, np.ones(len(rows))])
-            tilt = plane @ np.linalg.lstsq(plane, err, rcond=None)[0]
-            shape_mae_mm.append(float(np.abs(err - tilt).mean()) * mm_per_px)
+            shape_mae_mm.append(float(np.abs(without_plane(cols, rows, err)).mean()) * mm_per_px)
+            relief.append(relief_ratio(cols, rows, coarse[v], s.coarse[v]))
+            reference = mediapipe_of_crop(rec.detector, s.image, triangles)
+            if reference is not None and (v & reference[0]).sum() > 100:
+                rows, cols = np.nonzero(v & reference[0])
+                ours, truth, theirs = (without_plane(cols, rows, z[rows, cols])
+                                       for z in (coarse, s.coarse, reference[1]))
+                for key, (a, b) in {"ours": (ours, truth), "mediapipe": (theirs, truth),
+                                    "ours_vs_mediapipe": (ours, theirs)}.items():
+                    shape_r[key].append(float(np.corrcoef(a, b)[0, 1]))
             ang = np.degrees(np.arccos(np.clip((normals_from_depth(coarse + detail) *
                                                 normals_from_depth(s.coarse + s.detail)).sum(2), -1, 1)))
             angle.append(float(ang[v].mean()))
@@ -85,11 +100,41 @@ def synthetic_metrics(rec: FaceReconstructor, count: int, data_dir: Path | None,
             corr_occluded.append(float(np.corrcoef(detail_occluded[d], s.detail[d])[0, 1]))
     return {"samples": count, "mask_iou": inter / max(union, 1), "coarse_mae_mm": float(np.mean(mae_mm)),
             "coarse_mae_without_tilt_mm": float(np.mean(shape_mae_mm)),
+            "coarse_relief_ratio": float(np.median(relief)),
+            **{key: float(np.mean(values)) if values else float("nan") for key, values in
+               (("coarse_shape_r", shape_r["ours"]), ("mediapipe_shape_r", shape_r["mediapipe"]),
+                ("coarse_shape_r_vs_mediapipe", shape_r["ours_vs_mediapipe"]))},
+            "mediapipe_faces": len(shape_r["mediapipe"]),
             "detail_corr": float(np.mean(corr)) if corr else float("nan"),
             "detail_corr_thin_occluders": float(np.mean(corr_occluded)) if corr else float("nan"),
             "normal_error_deg": float(np.mean(angle)), **by_amplitude_quarter(np.array(corr), np.array(amplitude)),
             "detail_between_faces_r": between_faces_r(predicted_maps),
             "label_detail_between_faces_r": between_faces_r(label_maps)}
+
+
+def without_plane(x: np.ndarray, y: np.ndarray, z: np.ndarray) -> np.ndarray:
+    """z minus its least-squares plane in (x, y)."""
+    plane = np.column_stack([x, y, np.ones(len(x))])
+    return z - plane @ np.linalg.lstsq(plane, z, rcond=None)[0]
+
+
+def mediapipe_of_crop(detector, crop: np.ndarray,
+                      triangles: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """MediaPipe Face Mesh of a face crop, rasterised in the crop's frame as the pseudo-labels are: (mask, coarse
+    depth), or None when it finds no face. The crop is padded by reflection first: Face Mesh wants room around
+    the face."""
+    from .pseudo_labels import rasterise_mesh
+
+    pad = crop.shape[0] // 2
+    padded = cv2.copyMakeBorder(crop, pad, pad, pad, pad, cv2.BORDER_REFLECT_101)
+    faces = [f for f in detector(padded) if f.mesh is not None]  # largest first: the crop's own face
+    return rasterise_mesh(faces[0].mesh - [pad, pad, 0], triangles, crop.shape[0]) if faces else None
+
+
+def relief_ratio(x: np.ndarray, y: np.ndarray, predicted: np.ndarray, reference: np.ndarray) -> float:
+    """How deep a face's relief comes out: the spread of the predicted depth around its best-fitting plane over
+    the reference's (the plane is the head's tilt, which carries no shape). 1 = true to scale."""
+    return float(np.std(without_plane(x, y, predicted)) / np.std(without_plane(x, y, reference)))
 
 
 def by_amplitude_quarter(corr: np.ndarray, amplitude: np.ndarray) -> dict:
@@ -124,6 +169,7 @@ def real_metrics(rec: FaceReconstructor, photos: list[Path], data_dir: Path | No
     ious, failures, times, network = [], [], [], []
     detail_maps = []  # (detail, mask) of the first faces, for between_faces_r
     rs: dict[str, float] = {}  # per photo, so that the worst ones can be looked at
+    relief, shape_r = [], []
     with tempfile.TemporaryDirectory() as tmp:
         for path in photos:
             t0 = time.perf_counter()
@@ -145,6 +191,12 @@ def real_metrics(rec: FaceReconstructor, photos: list[Path], data_dir: Path | No
             ref = label_face(rgb, det.mesh, det.landmarks5, triangles)
             pred = face.mask > 0.5
             ious.append(float((pred & ref["mask"]).sum() / max((pred | ref["mask"]).sum(), 1)))
+            rows, cols = np.nonzero(pred & ref["mask"])
+            if len(rows) > 100:
+                ours, theirs = face.coarse_depth[rows, cols], ref["coarse"][rows, cols]
+                relief.append(relief_ratio(cols, rows, ours, theirs))
+                shape_r.append(float(np.corrcoef(without_plane(cols, rows, ours),
+                                                 without_plane(cols, rows, theirs))[0, 1]))
             xy = apply_affine(face.crop_affine, det.mesh[:, :2])
             z_ref = det.mesh[:, 2] * affine_scale(face.crop_affine)
             z_pred = sample_bilinear(face.depth, xy)
@@ -152,7 +204,9 @@ def real_metrics(rec: FaceReconstructor, photos: list[Path], data_dir: Path | No
             if inside.sum() > 50:
                 rs[path.name] = float(np.corrcoef(z_pred[inside], z_ref[inside])[0, 1])
     return {"photos": len(photos), "mask_iou": float(np.mean(ious)), "depth_r": float(np.mean(list(rs.values()))),
-            "depth_r_min": min(rs.values()), "detail_between_faces_r": between_faces_r(detail_maps),
+            "depth_r_min": min(rs.values()), "coarse_relief_ratio_vs_mediapipe": float(np.median(relief)),
+            "coarse_shape_r_vs_mediapipe": float(np.mean(shape_r)),
+            "detail_between_faces_r": between_faces_r(detail_maps),
             "success_rate": 1 - len(failures) / max(len(photos), 1),
             "failures": failures, "median_ms_per_photo": statistics.median(times),
             "median_network_ms": statistics.median(network),

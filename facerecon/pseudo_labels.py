@@ -28,15 +28,22 @@ def canonical_triangles(data_dir: Path | None = None) -> np.ndarray:
     return np.array(faces, np.int64)
 
 
-def label_face(rgb: np.ndarray, mesh: np.ndarray, landmarks5: np.ndarray, triangles: np.ndarray,
-               size: int = CROP_SIZE) -> dict:
-    affine = crop_affine(landmarks5)
-    verts = np.column_stack([apply_affine(affine, mesh[:, :2]), mesh[:, 2] * affine_scale(affine)])
+def rasterise_mesh(verts: np.ndarray, triangles: np.ndarray, size: int = CROP_SIZE) -> tuple[np.ndarray, np.ndarray]:
+    """Face Mesh vertices in crop pixels (x, y, depth) -> (mask: size x size bool, coarse depth: zero mean over
+    the mask, 0 outside)."""
     _, cast = cast_pixels(verts, triangles, size)
     mask = cast["hit"].reshape(size, size)
     depth = np.nan_to_num(cast["depth"].reshape(size, size))
     coarse = np.where(mask, depth - depth[mask].mean(), 0) if mask.any() else depth
-    return {"image": warp_to_crop(rgb, affine, size), "mask": mask, "coarse": coarse.astype(np.float32),
+    return mask, coarse.astype(np.float32)
+
+
+def label_face(rgb: np.ndarray, mesh: np.ndarray, landmarks5: np.ndarray, triangles: np.ndarray,
+               size: int = CROP_SIZE) -> dict:
+    affine = crop_affine(landmarks5)
+    verts = np.column_stack([apply_affine(affine, mesh[:, :2]), mesh[:, 2] * affine_scale(affine)])
+    mask, coarse = rasterise_mesh(verts, triangles, size)
+    return {"image": warp_to_crop(rgb, affine, size), "mask": mask, "coarse": coarse,
             "detail": np.zeros((size, size), np.float32), "valid_coarse": mask,
             "valid_detail": np.zeros((size, size), bool), "crop_affine": affine}
 

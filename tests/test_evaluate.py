@@ -1,16 +1,20 @@
 """evaluate.synthetic_metrics measures what it says: a 'network' answering with the ground truth scores perfectly,
-and one whose depth is tilted loses coarse accuracy but not its tilt-free shape (skipped without ../shared/data)."""
+one whose depth is tilted loses coarse accuracy but not its tilt-free shape, and one whose relief is scaled keeps
+its shape but not its relief ratio (skipped without ../shared/data)."""
 import numpy as np
 
 from facerecon import evaluate
+from facerecon.detect import FaceDetector
 from facerecon.synth.render import Renderer
 
 
 class GroundTruth:
-    """Stands in for FaceReconstructor: returns the maps of the sample rendered last, depth tilted by `tilt`."""
+    """Stands in for FaceReconstructor: returns the maps of the sample rendered last, depth tilted by `tilt` and its
+    relief scaled by `relief`."""
 
-    def __init__(self, monkeypatch, tilt: float = 0.0):
-        self.tilt, self.sample, self.seeds = tilt, None, []
+    def __init__(self, monkeypatch, tilt: float = 0.0, relief: float = 1.0):
+        self.tilt, self.relief, self.sample, self.seeds = tilt, relief, None, []
+        self.detector = FaceDetector()  # the real one: MediaPipe's shape is measured on the rendered crops
         render = Renderer.render
 
         def keep(renderer: Renderer, seed: int):
@@ -25,7 +29,7 @@ class GroundTruth:
         changed = (images[0] != s.image).any(-1).mean()
         assert changed < 0.2  # the rendered crop itself, or it with thin occluders drawn over it
         ramp = self.tilt * np.arange(s.mask.shape[1], dtype=np.float32)[None, :]  # crop px of depth per px
-        return s.mask.astype(np.float32)[None], (s.coarse + ramp)[None], s.detail[None]
+        return s.mask.astype(np.float32)[None], (self.relief * s.coarse + ramp)[None], s.detail[None]
 
 
 def test_ground_truth_scores_perfectly(monkeypatch, shared_data):
@@ -33,12 +37,23 @@ def test_ground_truth_scores_perfectly(monkeypatch, shared_data):
     assert m["mask_iou"] == 1.0 and m["coarse_mae_mm"] < 1e-4 and m["coarse_mae_without_tilt_mm"] < 1e-4
     assert m["detail_corr"] > 0.9999 and m["detail_corr_thin_occluders"] > 0.9999 and m["normal_error_deg"] < 0.1
     assert m["detail_between_faces_r"] == m["label_detail_between_faces_r"]
+    assert abs(m["coarse_relief_ratio"] - 1) < 1e-5
+    # MediaPipe on the rendered faces: less than exact, and the 'network' (the truth) agrees with it as much
+    assert m["mediapipe_faces"] >= 2 and m["coarse_shape_r"] > 0.9999 and 0.5 < m["mediapipe_shape_r"] < 0.99
+    assert abs(m["coarse_shape_r_vs_mediapipe"] - m["mediapipe_shape_r"]) < 1e-4
 
 
 def test_a_tilted_face_loses_depth_accuracy_but_not_its_shape(monkeypatch, shared_data):
     m = evaluate.synthetic_metrics(GroundTruth(monkeypatch, tilt=0.1), 3, shared_data)
     assert m["coarse_mae_mm"] > 2.0 and m["coarse_mae_without_tilt_mm"] < 1e-3
     assert m["mask_iou"] == 1.0 and m["normal_error_deg"] > 3.0
+    assert abs(m["coarse_relief_ratio"] - 1) < 1e-4 and m["coarse_shape_r"] > 0.9999  # a tilt is not relief
+
+
+def test_a_flattened_face_has_a_relief_ratio_below_one(monkeypatch, shared_data):
+    m = evaluate.synthetic_metrics(GroundTruth(monkeypatch, relief=0.8, tilt=0.05), 3, shared_data)
+    assert abs(m["coarse_relief_ratio"] - 0.8) < 1e-4 and m["coarse_mae_without_tilt_mm"] > 0.5
+    assert m["coarse_shape_r"] > 0.9999  # the same shape, only shallower
 
 
 def test_the_evaluation_set_is_render_seed_2_unless_another_is_asked_for(monkeypatch, shared_data):
