@@ -101,15 +101,17 @@ def synthetic_metrics(rec: FaceReconstructor, count: int, data_dir: Path | None,
     return {"samples": count, "mask_iou": inter / max(union, 1), "coarse_mae_mm": float(np.mean(mae_mm)),
             "coarse_mae_without_tilt_mm": float(np.mean(shape_mae_mm)),
             "coarse_relief_ratio": float(np.median(relief)),
-            **{key: float(np.mean(values)) if values else float("nan") for key, values in
-               (("coarse_shape_r", shape_r["ours"]), ("mediapipe_shape_r", shape_r["mediapipe"]),
-                ("coarse_shape_r_vs_mediapipe", shape_r["ours_vs_mediapipe"]))},
+            "coarse_shape_r": mean_or_nan(shape_r["ours"]), "mediapipe_shape_r": mean_or_nan(shape_r["mediapipe"]),
+            "coarse_shape_r_vs_mediapipe": mean_or_nan(shape_r["ours_vs_mediapipe"]),
             "mediapipe_faces": len(shape_r["mediapipe"]),
-            "detail_corr": float(np.mean(corr)) if corr else float("nan"),
-            "detail_corr_thin_occluders": float(np.mean(corr_occluded)) if corr else float("nan"),
+            "detail_corr": mean_or_nan(corr), "detail_corr_thin_occluders": mean_or_nan(corr_occluded),
             "normal_error_deg": float(np.mean(angle)), **by_amplitude_quarter(np.array(corr), np.array(amplitude)),
             "detail_between_faces_r": between_faces_r(predicted_maps),
             "label_detail_between_faces_r": between_faces_r(label_maps)}
+
+
+def mean_or_nan(values: list[float]) -> float:
+    return float(np.mean(values)) if values else float("nan")
 
 
 def without_plane(x: np.ndarray, y: np.ndarray, z: np.ndarray) -> np.ndarray:
@@ -205,7 +207,7 @@ def real_metrics(rec: FaceReconstructor, photos: list[Path], data_dir: Path | No
                 rs[path.name] = float(np.corrcoef(z_pred[inside], z_ref[inside])[0, 1])
     return {"photos": len(photos), "mask_iou": float(np.mean(ious)), "depth_r": float(np.mean(list(rs.values()))),
             "depth_r_min": min(rs.values()), "coarse_relief_ratio_vs_mediapipe": float(np.median(relief)),
-            "coarse_shape_r_vs_mediapipe": float(np.mean(shape_r)),
+            "coarse_shape_r_vs_mediapipe": mean_or_nan(shape_r),
             "detail_between_faces_r": between_faces_r(detail_maps),
             "success_rate": 1 - len(failures) / max(len(photos), 1),
             "failures": failures, "median_ms_per_photo": statistics.median(times),
