@@ -1,11 +1,12 @@
 """Does the reconstruction follow the person, or paint everyone alike? A check on real photos without 3D scans.
 
 FRLL holds a neutral and a smiling portrait of each person. Above the nose tip (crop rows < 136, on the pixels that
-every crop's mask holds) a smile changes little, so a person's two reconstructions should share what sets them
-apart from other people. Per map (the coarse depth less its best-fitting plane, i.e. tilt; the detail; and, as the
+every crop's mask holds) a smile changes little, so a person's two reconstructions should share what sets them apart
+from other people. Per map (the coarse depth less its best-fitting plane, i.e. tilt; the detail; and, as the
 reference, MediaPipe Face Mesh's depth rasterised as the pseudo-labels are), each photo's deviation from the mean
-over all photos is correlated between photos. It prints the mean r of a person's two photos, of two people's
-photos, and for how many people the neutral photo's nearest smiling photo is their own (chance: 1).
+over all photos is correlated between photos. It prints the mean r of a person's two photos (with its 95% bootstrap
+interval over people), of two people's photos, and for how many people the neutral photo's nearest smiling photo is
+their own (chance: 1).
 Most of these photos are training photos for the mask and coarse heads (pseudo-labels, no detail loss).
 
     python benchmarks/person_consistency.py [--model weights ...]
@@ -39,15 +40,19 @@ def person_pairs(frll: Path) -> list[tuple[Path, Path]]:
             if p.name.split("_")[0] in smiling]
 
 
-def consistency(neutral: np.ndarray, smiling: np.ndarray) -> tuple[float, float, int]:
-    """neutral, smiling: people x pixels. (same person's mean r, other people's mean r, people identified)."""
+def consistency(neutral: np.ndarray, smiling: np.ndarray) -> tuple[float, float, float, int]:
+    """neutral, smiling: people x pixels. (same person's mean r, the half-width of its 95% bootstrap interval over
+    people, other people's mean r, people identified)."""
     both = np.concatenate([neutral, smiling])
     z = both - both.mean(0)
     z = (z - z.mean(1, keepdims=True)) / z.std(1, keepdims=True)
     n = len(neutral)
     r = z[:n] @ z[n:].T / z.shape[1]  # r[i, j]: person i's neutral photo against person j's smiling one
     others = ~np.eye(n, dtype=bool)
-    return float(np.diag(r).mean()), float(r[others].mean()), int((r.argmax(1) == np.arange(n)).sum())
+    same = np.diag(r)
+    resampled = same[np.random.default_rng(0).integers(n, size=(1000, n))].mean(1)
+    half_width = (np.percentile(resampled, 97.5) - np.percentile(resampled, 2.5)) / 2
+    return float(same.mean()), float(half_width), float(r[others].mean()), int((r.argmax(1) == np.arange(n)).sum())
 
 
 def main() -> None:
@@ -70,7 +75,7 @@ def main() -> None:
     print(f"{len(found)} FRLL people with a face found in both photos ({held_out} of their {len(order)} photos held "
           "out)")
     reference = [label_face(images[i], detections[i][0].mesh, detections[i][0].landmarks5, triangles) for i in order]
-    print("| maps | same person r | other people r | identified |\n|---|---|---|---|")
+    print("| maps | same person r (95% interval over people) | other people r | identified |\n|---|---|---|---|")
     for name in args.model:
         rec = first if name == args.model[0] else FaceReconstructor.from_pretrained(name)
         faces = [rec(images[i], faces=detections[i])[0] for i in order]
@@ -82,8 +87,9 @@ def main() -> None:
         if name == args.model[0]:
             maps["MediaPipe depth"] = [without_plane(cols, rows, ref["coarse"][region]) for ref in reference]
         for label, values in maps.items():
-            same, other, identified = consistency(np.array(values[0::2]), np.array(values[1::2]))
-            print(f"| {label} ({len(rows)} px) | {same:.3f} | {other:.3f} | {identified} / {len(found)} |")
+            same, half_width, other, identified = consistency(np.array(values[0::2]), np.array(values[1::2]))
+            print(f"| {label} ({len(rows)} px) | {same:.3f} +- {half_width:.3f} | {other:.3f} | "
+                  f"{identified} / {len(found)} |")
 
 
 if __name__ == "__main__":
