@@ -22,12 +22,10 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from facerecon.evaluate import SYNTH_VAL_SEED, held_out_photos  # noqa: E402
+from facerecon.evaluate import SYNTH_VAL_SEED, evaluation_renderer, held_out_photos  # noqa: E402
 from facerecon.predictor import FaceReconstructor  # noqa: E402
-from facerecon.synth.engine import background_photos  # noqa: E402
-from facerecon.synth.face_model import FaceModel, default_data_dir  # noqa: E402
-from facerecon.synth.render import Renderer  # noqa: E402
-from facerecon.synth.textures import SkinTextures  # noqa: E402
+from facerecon.synth.engine import sample_seed  # noqa: E402
+from facerecon.synth.face_model import default_data_dir  # noqa: E402
 
 DARKENING = (0.05, 0.15)
 
@@ -76,10 +74,8 @@ def main() -> None:
         if detections:
             face = rec(rgb, faces=detections[:1])[0]
             real.append((face.crop_rgb, face.mask > 0.5))
-    renderer = Renderer(FaceModel.load(data / "ict_facekit" / "ict_facekit_head_f16.npz"),
-                        background_photos(data, limit=50),
-                        skin=SkinTextures.load(args.textures) if args.textures.exists() else None)
-    samples = [renderer.render(SYNTH_VAL_SEED * 10_000_000 + i) for i in range(args.count)]
+    renderer = evaluation_renderer(data, args.textures if args.textures.exists() else None)
+    samples = [renderer.render(sample_seed(SYNTH_VAL_SEED, i)) for i in range(args.count)]
     synthetic = [(s.image, s.mask) for s in samples]
     deepest = np.median([-s.detail.min() for s in samples])
     print(f"{args.model}: {len(real)} held-out real portraits, {len(synthetic)} synthetic evaluation faces; "

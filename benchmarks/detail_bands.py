@@ -21,12 +21,10 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from facerecon.evaluate import SYNTH_VAL_SEED  # noqa: E402
+from facerecon.evaluate import SYNTH_VAL_SEED, evaluation_renderer  # noqa: E402
 from facerecon.predictor import FaceReconstructor  # noqa: E402
-from facerecon.synth.engine import background_photos  # noqa: E402
-from facerecon.synth.face_model import FaceModel, default_data_dir  # noqa: E402
-from facerecon.synth.render import Renderer  # noqa: E402
-from facerecon.synth.textures import SkinTextures  # noqa: E402
+from facerecon.synth.engine import sample_seed  # noqa: E402
+from facerecon.synth.face_model import default_data_dir  # noqa: E402
 
 SIGMAS_PX = (1.0, 2.0, 4.0)
 
@@ -53,10 +51,8 @@ def main() -> None:
     parser.add_argument("--textures", type=Path, default=Path.home() / ".cache/facerecon/skin_frll_heldout.npz")
     args = parser.parse_args()
     data = default_data_dir()
-    renderer = Renderer(FaceModel.load(data / "ict_facekit" / "ict_facekit_head_f16.npz"),
-                        background_photos(data, limit=50),
-                        skin=SkinTextures.load(args.textures) if args.textures.exists() else None)
-    samples = [renderer.render(SYNTH_VAL_SEED * 10_000_000 + i) for i in range(args.count)]
+    renderer = evaluation_renderer(data, args.textures if args.textures.exists() else None)
+    samples = [renderer.render(sample_seed(SYNTH_VAL_SEED, i)) for i in range(args.count)]
     rec = FaceReconstructor.from_pretrained(args.model, flip_average=False)
     print(f"{args.model}: {args.count} synthetic evaluation faces, "
           f"{'skins from ' + str(args.textures) if args.textures.exists() else 'procedural skin'}, no flip averaging")

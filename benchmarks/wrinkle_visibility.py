@@ -23,11 +23,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import facerecon.synth.render as render  # noqa: E402
-from facerecon.evaluate import SYNTH_VAL_SEED  # noqa: E402
+from facerecon.evaluate import SYNTH_VAL_SEED, evaluation_renderer  # noqa: E402
 from facerecon.predictor import FaceReconstructor  # noqa: E402
-from facerecon.synth.engine import background_photos  # noqa: E402
-from facerecon.synth.face_model import FaceModel, default_data_dir  # noqa: E402
-from facerecon.synth.textures import SkinTextures  # noqa: E402
+from facerecon.synth.engine import sample_seed  # noqa: E402
+from facerecon.synth.face_model import default_data_dir  # noqa: E402
 
 
 @contextmanager
@@ -61,13 +60,11 @@ def main() -> None:
     parser.add_argument("--textures", type=Path, default=Path.home() / ".cache/facerecon/skin_frll_heldout.npz")
     args = parser.parse_args()
     data = default_data_dir()
-    renderer = render.Renderer(FaceModel.load(data / "ict_facekit" / "ict_facekit_head_f16.npz"),
-                               background_photos(data, limit=50),
-                               skin=SkinTextures.load(args.textures) if args.textures.exists() else None)
+    renderer = evaluation_renderer(data, args.textures if args.textures.exists() else None)
     rec = FaceReconstructor.from_pretrained(args.model)  # the defaults: flip averaging, as `evaluate` reports
     r, wrinkle_grey, pore_grey, label_std = [], [], [], []
     for i in range(args.count):
-        seed = SYNTH_VAL_SEED * 10_000_000 + i
+        seed = sample_seed(SYNTH_VAL_SEED, i)
         grey = {}
         for keep in ("all", "pores", "none"):
             with shading_relief(keep):

@@ -26,6 +26,7 @@ import statistics
 import tempfile
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
@@ -39,21 +40,33 @@ from .predictor import COARSE_SMOOTHING_PX, FaceReconstructor
 from .raster import sample_bilinear
 from .visualize import figure_row, normals_from_depth
 
+if TYPE_CHECKING:  # the engine (open3d) is imported only where synthetic faces are rendered
+    from .synth.render import Renderer
+
 SYNTH_VAL_SEED = 2  # the evaluation set; training renders use other seeds (1, 3 to 8 so far), model selection a third
 BETWEEN_FACES_MAX = 100  # faces whose detail maps between_faces_r compares pairwise (4,950 pairs)
 
 
-def synthetic_metrics(rec: FaceReconstructor, count: int, data_dir: Path | None,
-                      textures: Path | None = None, seed: int = SYNTH_VAL_SEED) -> dict:
-    from .pseudo_labels import canonical_triangles
+def evaluation_renderer(data_dir: Path | None = None, textures: Path | None = None) -> "Renderer":
+    """The renderer of the synthetic evaluation faces (textures: the skin set; None = procedural skin)."""
     from .synth.engine import background_photos
     from .synth.face_model import FaceModel, default_data_dir
     from .synth.render import Renderer
     from .synth.textures import SkinTextures
 
     data_dir = Path(data_dir or default_data_dir())
-    renderer = Renderer(FaceModel.load(data_dir / "ict_facekit" / "ict_facekit_head_f16.npz"),
-                        background_photos(data_dir, limit=50), skin=SkinTextures.load(textures) if textures else None)
+    return Renderer(FaceModel.load(data_dir / "ict_facekit" / "ict_facekit_head_f16.npz"),
+                    background_photos(data_dir, limit=50), skin=SkinTextures.load(textures) if textures else None)
+
+
+def synthetic_metrics(rec: FaceReconstructor, count: int, data_dir: Path | None,
+                      textures: Path | None = None, seed: int = SYNTH_VAL_SEED) -> dict:
+    from .pseudo_labels import canonical_triangles
+    from .synth.engine import sample_seed
+    from .synth.face_model import default_data_dir
+
+    data_dir = Path(data_dir or default_data_dir())
+    renderer = evaluation_renderer(data_dir, textures)
     inter = union = 0
     triangles = canonical_triangles(data_dir)
     mae_mm, shape_mae_mm, relief, corr, corr_occluded, angle = [], [], [], [], [], []
@@ -61,7 +74,7 @@ def synthetic_metrics(rec: FaceReconstructor, count: int, data_dir: Path | None,
     amplitude = []  # per face: the detail label's and the prediction's standard deviation
     predicted_maps, label_maps = [], []  # (detail, where it counts) of the first faces, for between_faces_r
     for i in range(count):
-        s = renderer.render(seed * 10_000_000 + i)
+        s = renderer.render(sample_seed(seed, i))
         mask, coarse, detail = (a[0] for a in rec.predict_crops(s.image[None]))
         pred = mask > 0.5
         inter += int((pred & s.mask).sum())

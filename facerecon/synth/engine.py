@@ -43,10 +43,15 @@ def _init(data_dir: Path, textures: Path | None, started: mp.Value, workers: int
                          background_photos(data_dir), skin=SkinTextures.load(textures) if textures else None)
 
 
+def sample_seed(seed: int, index: int) -> int:
+    """The render seed of sample `index` of the set rendered with `seed`."""
+    return seed * 10_000_000 + index
+
+
 def _render_shard(job: tuple[Path, int, int, int, int]) -> int:
     out_dir, index, seed, count, shard_size = job
     first = index * shard_size
-    samples = [asdict(_renderer.render(seed * 10_000_000 + i)) for i in range(first, min(first + shard_size, count))]
+    samples = [asdict(_renderer.render(sample_seed(seed, i))) for i in range(first, min(first + shard_size, count))]
     write_shard(shard_path(out_dir, index), samples)
     return len(samples)
 
