@@ -1,5 +1,6 @@
 """The data engine's geometry on a procedural face made here (no ../shared needed): a dome z = H - r^2 / 2R over a
 fine grid, whose ray intersections are known in closed form."""
+import cv2
 import numpy as np
 import pytest
 
@@ -163,3 +164,33 @@ def test_detail_label_is_the_wrinkles_of_the_relief():
     speckle = relief - wrinkles
     assert (wrinkles <= 0).all() and wrinkles.min() < -0.05  # grooves of tenths of a millimetre
     assert abs(speckle.mean()) < 0.2 * speckle.std() and 0 < speckle.std() < params["pore_mm"]
+
+
+def test_flatten_shading_removes_the_studio_light_and_keeps_the_skin_texture():
+    """A portrait texture lit brighter towards its top, with fine texture and a dark crease on it, loses the light
+    ramp (which would meet the procedural fill in a step) but keeps its colour, crease and texture; the inpainted
+    fill outside the photo skin (alpha 0) does not leak into the result."""
+    from facerecon.synth.textures import flatten_shading
+
+    size = 128
+    yy, xx = np.mgrid[0:size, 0:size]
+    rng = np.random.default_rng(0)
+    light = 1.4 - 0.8 * yy / size  # bright at the top
+    skin = 0.6 + 0.05 * rng.standard_normal((size, size))
+    skin[60:62] *= 0.7  # a crease
+    rgb = np.clip(150 * (light * skin)[..., None] * [1.0, 0.8, 0.7], 0, 255)
+    alpha = np.where((yy > 10) & (yy < 118) & (xx > 10) & (xx < 118), 255, 0)
+    rgb[alpha == 0] = [250, 20, 20]  # a fill that is nothing like the skin
+    img = np.dstack([rgb, alpha]).astype(np.uint8)[None]
+    flat = flatten_shading(img, sigma=12.0)[0].astype(float)
+    assert (flat[..., 3] == img[0, ..., 3]).all()
+    inner = (slice(30, 98), slice(30, 98))
+    top_to_bottom = lambda a: a[30:40, 30:98, 0].mean() / a[88:98, 30:98, 0].mean()  # noqa: E731
+    assert top_to_bottom(img[0].astype(float)) > 1.4
+    assert 0.95 < top_to_bottom(flat) < 1.05  # the light ramp is gone
+    crease = flat[60:62, 30:98, 0].mean() / np.r_[flat[54:58, 30:98, 0], flat[64:68, 30:98, 0]].mean()
+    assert crease < 0.8  # the crease stays
+    ratio = flat[inner][..., 1].mean() / flat[inner][..., 0].mean()
+    assert abs(ratio - 0.8) < 0.02  # the colour stays
+    rel = flat[inner][..., 0] / cv2.GaussianBlur(flat[..., 0], (0, 0), 12)[inner]
+    assert 0.06 < rel[:40].std() < 0.11  # so does the fine texture (5% to 8%: 0.6 +- 0.05, rounding)

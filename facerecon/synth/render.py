@@ -21,7 +21,7 @@ from . import appearance
 from .camera import CropCamera
 from .detail import TEXTURE_SIZE, displaced_hits, displacement_map, sample_texture
 from .face_model import EYE_SOCKET, EYEBALL, FACE, HEAD, MOUTH, FaceModel, vertex_normals
-from .textures import SkinTextures
+from .textures import SkinTextures, flatten_shading
 
 FOCAL = 1000.0  # photo pixels per unit of x / -z (any value: the crop rescales)
 
@@ -60,7 +60,8 @@ class Renderer:
     def __init__(self, model: FaceModel, photos: list[np.ndarray] | None = None, size: int = CROP_SIZE,
                  skin: SkinTextures | None = None):
         """photos: background sources; skin: portrait textures (facerecon.synth.textures), else procedural skin."""
-        self.model, self.photos, self.size, self.skin = model, photos or [], size, skin
+        self.model, self.photos, self.size = model, photos or [], size
+        self.skin = None if skin is None else SkinTextures(flatten_shading(skin.images), skin.ict_uv)
 
     def render(self, seed: int) -> Sample:
         rng = np.random.default_rng(seed)
@@ -164,7 +165,8 @@ class Renderer:
         hair_mask = np.zeros(s * s, bool)
         has_hair = bool(rng.random() > 0.12)
         if has_hair:
-            hairline = rng.uniform(7.0, 10.0) - (2.5 if rng.random() < 0.2 else 0)
+            # the brows lie at y ~ 6 cm: a hairline 4-7 cm above them, or a fringe (one face in five) lower
+            hairline = rng.uniform(6.5, 9.5) if rng.random() < 0.2 else rng.uniform(10.0, 13.0)
             wave = 0.6 * np.sin(head_pos[:, 0] * rng.uniform(0.3, 0.8) + rng.uniform(0, 6))
             sides = (np.abs(head_pos[:, 0]) > rng.uniform(5.5, 7.5)) & (head_pos[:, 1] > rng.uniform(-2, 3))
             on_hit = ((head_pos[:, 1] > hairline + wave) | sides) & np.isin(region, [FACE, HEAD])

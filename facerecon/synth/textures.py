@@ -22,6 +22,7 @@ from ..align import similarity_lstsq
 from ..raster import cast_pixels, sample_bilinear
 
 TEXTURE_SIZE = 512
+SHADING_SIGMA = 12.0  # texels (the face spans about 400): coarser than creases and pores, finer than the light
 MIN_AREA_RATIO = 0.4  # triangles shrunk below this share of the typical image/UV area ratio count as unseen
 # (ICT 68-point landmark, MediaPipe canonical vertex): eye corners, nose bridge and tip, mouth corners, chin
 _CORRESPONDENCES = [(36, 33), (39, 133), (42, 362), (45, 263), (27, 168), (30, 1), (48, 61), (54, 291), (8, 152)]
@@ -102,6 +103,24 @@ def _fill_unseen(texture: np.ndarray, seen: np.ndarray) -> tuple[np.ndarray, np.
     covered = seen | mirrored_seen
     out = cv2.inpaint(out, (~covered).astype(np.uint8), 5, cv2.INPAINT_TELEA)
     return out, covered
+
+
+def flatten_shading(images: np.ndarray, sigma: float = SHADING_SIGMA) -> np.ndarray:
+    """N x S x S x 4 portrait textures with the studio light's shading divided out of their skin.
+
+    Each texture's luminance is divided by its own Gaussian low-pass over the photo skin (alpha-weighted, so the
+    inpainted fill does not leak in) and multiplied by its mean: what is left is the skin's colour and its fine
+    texture. Kept as photographed, the baked shading meets the procedural fill's flat colour in a step along the
+    portrait's edge, which runs across the upper forehead (the top of MediaPipe's mesh), and the renderer lights
+    the face a second time."""
+    out = images.copy()
+    for img, flat in zip(images, out):
+        rgb, alpha = img[..., :3].astype(np.float32), img[..., 3].astype(np.float32) / 255
+        lum = rgb.mean(2)
+        low = cv2.GaussianBlur(lum * alpha, (0, 0), sigma) / np.maximum(cv2.GaussianBlur(alpha, (0, 0), sigma), 1e-3)
+        gain = np.where(alpha > 0, (lum * alpha).sum() / max(alpha.sum(), 1e-3) / np.maximum(low, 1.0), 1.0)
+        flat[..., :3] = np.clip(rgb * gain[..., None], 0, 255).round().astype(np.uint8)
+    return out
 
 
 def ict_uv_map(ict_neutral: np.ndarray, ict_landmarks68: np.ndarray, mesh: CanonicalMesh) -> np.ndarray:
