@@ -3,6 +3,10 @@
 The 468 landmarks (x, y in image pixels, z scaled like x) are moved into the inference crop with the same
 similarity transform as the photo, and the canonical mesh's 898 triangles are ray cast at every crop pixel.
 No detail label: the detail loss is off for these samples (valid bit 1 is never set).
+
+Face Mesh ends mid-forehead, below the hairline that bounds the face region of the synthetic labels. A band above
+its top edge is stored as unlabelled (shards.MASK_UNLABELLED): no mask loss there, so the renders alone teach how far
+up the face goes, and on real photos the mask and mesh are not cut across the forehead.
 """
 from __future__ import annotations
 
@@ -38,12 +42,31 @@ def rasterise_mesh(verts: np.ndarray, triangles: np.ndarray, size: int = CROP_SI
     return mask, coarse.astype(np.float32)
 
 
+FOREHEAD_REACH = 0.2  # height of the unlabelled band, in units of the mask's height (chin to top)
+
+
+def forehead_band(mask: np.ndarray, reach: float = FOREHEAD_REACH) -> np.ndarray:
+    """S x S bool: the pixels up to reach x the mask's height above its top edge, over the forehead's width (the
+    columns the top quarter of the mask spans). Rows grow downwards (crop pixels, the face upright)."""
+    rows = np.flatnonzero(mask.any(1))
+    band = np.zeros_like(mask, dtype=bool)
+    if not len(rows):
+        return band
+    top, height = rows[0], rows[-1] - rows[0] + 1
+    cols = np.flatnonzero(mask[top:top + height // 4].any(0))
+    first = mask[:, cols].argmax(0)  # each column's top edge
+    r = np.arange(mask.shape[0])[:, None]
+    band[:, cols] = (r < first) & (r >= first - reach * height)
+    return band
+
+
 def label_face(rgb: np.ndarray, mesh: np.ndarray, landmarks5: np.ndarray, triangles: np.ndarray,
                size: int = CROP_SIZE) -> dict:
     affine = crop_affine(landmarks5)
     verts = np.column_stack([apply_affine(affine, mesh[:, :2]), mesh[:, 2] * affine_scale(affine)])
     mask, coarse = rasterise_mesh(verts, triangles, size)
     return {"image": warp_to_crop(rgb, affine, size), "mask": mask, "coarse": coarse,
+            "mask_unlabelled": forehead_band(mask),
             "detail": np.zeros((size, size), np.float32), "valid_coarse": mask,
             "valid_detail": np.zeros((size, size), bool), "crop_affine": affine}
 

@@ -1,6 +1,7 @@
 """Training shards on disk: one .npz per shard, written atomically, so an interrupted run resumes shard by shard.
 
-Arrays per shard of N samples at S x S: image (N,S,S,3) uint8, mask (N,S,S) uint8, coarse and detail (N,S,S)
+Arrays per shard of N samples at S x S: image (N,S,S,3) uint8, mask (N,S,S) uint8 (1 face, 0 not, MASK_UNLABELLED
+where a pseudo-label does not say: no mask loss there), coarse and detail (N,S,S)
 float16 (crop pixels, docs/representation.md), valid (N,S,S) uint8 with bit 0 = coarse valid, bit 1 = detail valid,
 params (N,) JSON strings.
 """
@@ -13,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 VALID_COARSE, VALID_DETAIL = 1, 2
+MASK_UNLABELLED = 2
 
 
 def shard_path(out_dir: Path, index: int) -> Path:
@@ -22,7 +24,8 @@ def shard_path(out_dir: Path, index: int) -> Path:
 def write_shard(path: Path, samples: list[dict]) -> None:
     arrays = {
         "image": np.stack([s["image"] for s in samples]).astype(np.uint8),
-        "mask": np.stack([s["mask"] for s in samples]).astype(np.uint8),
+        "mask": np.stack([np.where(s.get("mask_unlabelled", False), MASK_UNLABELLED, s["mask"])
+                          for s in samples]).astype(np.uint8),
         "coarse": np.stack([s["coarse"] for s in samples]).astype(np.float16),
         "detail": np.stack([s["detail"] for s in samples]).astype(np.float16),
         "valid": np.stack([s["valid_coarse"] * VALID_COARSE + s["valid_detail"] * VALID_DETAIL

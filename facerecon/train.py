@@ -33,7 +33,7 @@ from .augment import add_thin_occluders
 from .backends import pick_device
 from .model import FaceReconNet, NetworkConfig
 from .model.losses import mask_loss, masked_smooth_l1
-from .shards import VALID_COARSE, VALID_DETAIL, list_shards
+from .shards import MASK_UNLABELLED, VALID_COARSE, VALID_DETAIL, list_shards
 
 CACHE = Path.home() / ".cache" / "facerecon"
 
@@ -41,7 +41,7 @@ CACHE = Path.home() / ".cache" / "facerecon"
 @dataclass
 class TrainConfig:
     synth_dirs: list[str] = field(default_factory=lambda: [str(CACHE / "data" / "synth_v1")])
-    real_dirs: list[str] = field(default_factory=lambda: [str(CACHE / "data" / "real_v1")])
+    real_dirs: list[str] = field(default_factory=lambda: [str(CACHE / "data" / "real_v2")])
     out_dir: str = str(CACHE / "runs" / "main")
     init_from: str = "weights"  # used only when out_dir has no checkpoint; "" = random init
     network_config: str = ""  # config.json for a randomly initialised network; "" = the shipped width
@@ -123,10 +123,10 @@ class ShardData:
         """Tensors at resolution res (depth values rescaled with it); rng given = augment (flip, colour, and
         facerecon.augment's thin occluders on a share thin_occluders of the images)."""
         a = self.arrays
-        images = a["image"][idx] if rng is None else add_thin_occluders(rng, a["image"][idx], a["mask"][idx],
-                                                                         thin_occluders)
+        face, labelled = a["mask"][idx] == 1, a["mask"][idx] != MASK_UNLABELLED
+        images = a["image"][idx] if rng is None else add_thin_occluders(rng, a["image"][idx], face, thin_occluders)
         image = torch.from_numpy(images).permute(0, 3, 1, 2).float() / 255
-        maps = torch.from_numpy(np.stack([a["mask"][idx], a["coarse"][idx], a["detail"][idx],
+        maps = torch.from_numpy(np.stack([face, a["coarse"][idx], a["detail"][idx], labelled,
                                           a["valid"][idx] & VALID_COARSE, (a["valid"][idx] & VALID_DETAIL) // 2],
                                          1).astype(np.float32))
         if rng is not None:
@@ -142,7 +142,7 @@ class ShardData:
             maps[:, 1:3] *= res / size  # depth is in crop pixels: it scales with the crop
             maps[:, 3:] = (maps[:, 3:] > 0.999).float()  # valid only where every source pixel was valid
         return {"image": image, "mask": maps[:, 0:1], "coarse": maps[:, 1:2], "detail": maps[:, 2:3],
-                "valid_coarse": maps[:, 3:4], "valid_detail": maps[:, 4:5]}
+                "mask_labelled": maps[:, 3:4], "valid_coarse": maps[:, 4:5], "valid_detail": maps[:, 5:6]}
 
 
 class BatchPrefetcher:
@@ -168,7 +168,7 @@ def compute_losses(model: torch.nn.Module, b: dict[str, torch.Tensor], cfg: Trai
                    coarse_weights: torch.Tensor) -> dict[str, torch.Tensor]:
     logits, coarse, detail = model(b["image"])
     res = b["image"].shape[-1]
-    lm = mask_loss(logits, b["mask"])
+    lm = mask_loss(logits, b["mask"], b["mask_labelled"])
     lc = masked_smooth_l1(coarse, b["coarse"], b["valid_coarse"] * coarse_weights.view(-1, 1, 1, 1), scale=res / 64,
                           shift_invariant=cfg.coarse_shift_invariant)
     unit_px = 0.05  # at 256x256: the detail loss sees O(1) numbers
@@ -181,7 +181,7 @@ def compute_losses(model: torch.nn.Module, b: dict[str, torch.Tensor], cfg: Trai
 @torch.no_grad()
 def validate(model: torch.nn.Module, data: ShardData, idx: np.ndarray, res: int,
              batch_size: int = 32) -> dict[str, float]:
-    """Mask IoU, coarse MAE (crop px at 256) and detail correlation (per face, then averaged, as `evaluate` does:
+    """Mask IoU (where labelled), coarse MAE (crop px at 256) and detail correlation (per face, then averaged, as `evaluate` does:
     pooled over all pixels, the faces with deep wrinkles would outweigh the rest) on the samples idx, unaugmented."""
     model.eval()
     device = next(model.parameters()).device
@@ -190,7 +190,7 @@ def validate(model: torch.nn.Module, data: ShardData, idx: np.ndarray, res: int,
     for i in range(0, len(idx), batch_size):
         b = {k: v.to(device) for k, v in data.batch(idx[i:i + batch_size], res).items()}
         logits, coarse, detail = model(b["image"])
-        pred = logits > 0
+        pred = (logits > 0) & (b["mask_labelled"] > 0)
         gt = b["mask"] > 0.5
         inter += float((pred & gt).sum())
         union += float((pred | gt).sum())

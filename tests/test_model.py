@@ -63,4 +63,9 @@ def test_losses_ignore_invalid_pixels():
     assert masked_smooth_l1(pred, shifted, valid, shift_invariant=True) < 1e-6
     assert masked_smooth_l1(pred, shifted, valid) > 1
     logits = torch.full((1, 1, 2, 2), 10.0)
-    assert mask_loss(logits, torch.ones_like(logits)) < 1e-3 < mask_loss(logits, torch.zeros_like(logits))
+    everywhere = torch.ones_like(logits)
+    assert mask_loss(logits, torch.ones_like(logits), everywhere) < 1e-3 < mask_loss(logits, torch.zeros_like(logits),
+                                                                                   everywhere)
+    target, labelled = torch.ones_like(logits), torch.ones_like(logits)
+    target[..., 0, 0], labelled[..., 0, 0] = 0, 0  # a wrong label where the pseudo-label does not say
+    assert mask_loss(logits, target, labelled) < 1e-3

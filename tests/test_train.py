@@ -11,8 +11,10 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
+from facerecon.model.losses import mask_loss
+from facerecon.pseudo_labels import forehead_band
 from facerecon.shards import shard_path, write_shard
-from facerecon.train import TrainConfig, compute_losses
+from facerecon.train import ShardData, TrainConfig, compute_losses
 
 from .conftest import ROOT
 
@@ -110,3 +112,23 @@ def test_a_folder_without_rendered_shards_is_a_clear_error(tmp_path):
                          timeout=300)
     assert res.returncode != 0 and "no synthetic training samples" in res.stderr
     assert "Traceback" not in res.stderr
+
+
+def test_the_band_above_a_pseudo_labelled_face_carries_no_mask_loss(tmp_path):
+    """The forehead band above MediaPipe's region is stored unlabelled and drops out of the mask loss and IoU."""
+    yy, xx = np.mgrid[:64, :64]
+    mask = ((xx - 32) / 14) ** 2 + ((yy - 38) / 18) ** 2 <= 1  # rows 20-56
+    band = forehead_band(mask)
+    assert not (band & mask).any()
+    assert np.flatnonzero(band[:, 32]).tolist() == list(range(20 - 7, 20))  # 0.2 x 37 rows above the top
+    assert band[:, :20].sum() == 0  # only over the forehead's width
+    write_shard(shard_path(tmp_path, 0), [{"image": np.zeros((64, 64, 3), np.uint8), "mask": mask,
+                                           "mask_unlabelled": band, "coarse": np.zeros((64, 64), np.float32),
+                                           "detail": np.zeros((64, 64), np.float32), "valid_coarse": mask,
+                                           "valid_detail": np.zeros((64, 64), bool), "params": {}}])
+    b = ShardData([str(tmp_path)], 0.0).batch(np.array([0]), 64)
+    assert b["mask"][0, 0].bool().numpy().tolist() == mask.tolist()
+    assert (b["mask_labelled"][0, 0] == 0).numpy().tolist() == band.tolist()
+    logits = torch.where(torch.from_numpy(band | mask), 20.0, -20.0)[None, None]  # "face" up into the band
+    assert mask_loss(logits, b["mask"], b["mask_labelled"]) < 1e-6
+    assert mask_loss(logits, b["mask"], torch.ones_like(logits)) > 0.5  # 20 per band pixel, averaged

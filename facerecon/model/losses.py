@@ -5,9 +5,11 @@ import torch
 from torch.nn import functional as F
 
 
-def mask_loss(logits: torch.Tensor, target: torch.Tensor, weight: torch.Tensor | None = None) -> torch.Tensor:
-    """logits, target: B x 1 x H x W (target in {0, 1}); weight: per-pixel weight or None."""
-    return F.binary_cross_entropy_with_logits(logits, target, weight=weight)
+def mask_loss(logits: torch.Tensor, target: torch.Tensor, labelled: torch.Tensor) -> torch.Tensor:
+    """Binary cross-entropy averaged over the labelled pixels. logits, target (in [0, 1]), labelled (0 / 1):
+    B x 1 x H x W."""
+    per_pixel = F.binary_cross_entropy_with_logits(logits, target, reduction="none")
+    return (per_pixel * labelled).sum() / labelled.sum().clamp_min(1.0)
 
 
 def masked_smooth_l1(pred: torch.Tensor, target: torch.Tensor, valid: torch.Tensor, beta: float = 1.0,

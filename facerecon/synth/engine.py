@@ -61,7 +61,7 @@ def preview_grid(shard: Path, path: Path, rows: int = 6) -> Path:
     with np.load(shard) as z:
         lines = []
         for i in range(min(rows, len(z["image"]))):
-            mask = z["mask"][i].astype(bool)
+            mask = z["mask"][i] == 1
             coarse, detail = z["coarse"][i].astype(np.float32), z["detail"][i].astype(np.float32)
             lo, hi = (coarse[mask].min(), coarse[mask].max()) if mask.any() else (0, 1)
             depth = np.where(mask, (coarse - lo) / max(hi - lo, 1e-6), 0)
