@@ -79,7 +79,7 @@ def main() -> None:
     for name in args.model:
         rec = first if name == args.model[0] else FaceReconstructor.from_pretrained(name)
         faces = [rec(images[i], faces=detections[i])[0] for i in order]
-        region = np.logical_and.reduce([(f.mask > 0.5) & ref["mask"] for f, ref in zip(faces, reference)])
+        region = np.logical_and.reduce([(f.mask > 0.5) & ref["mediapipe_region"] for f, ref in zip(faces, reference)])
         region[UPPER_FACE_ROWS:] = False
         rows, cols = np.nonzero(region)
         maps = {f"{name} coarse depth": [without_plane(cols, rows, f.coarse_depth[region]) for f in faces],

@@ -4,14 +4,16 @@ The 468 landmarks (x, y in image pixels, z scaled like x) are moved into the inf
 similarity transform as the photo, and the canonical mesh's 898 triangles are ray cast at every crop pixel.
 No detail label: the detail loss is off for these samples (valid bit 1 is never set).
 
-Face Mesh ends mid-forehead, below the hairline that bounds the face region of the synthetic labels. A band above
-its top edge is stored as unlabelled (shards.MASK_UNLABELLED): no mask loss there, so the renders alone teach how far
-up the face goes, and on real photos the mask and mesh are not cut across the forehead.
+Face Mesh ends mid-forehead, below the hairline that bounds the face region of the synthetic labels: the mask label
+grows the forehead up from its top edge through skin of the forehead's colour (grow_forehead), and leaves the
+hairline's few pixels unlabelled (shards.MASK_UNLABELLED: no mask loss there). Without it the network learnt to cut
+real faces across the forehead; merely leaving the band above Face Mesh unlabelled did not unlearn that.
 """
 from __future__ import annotations
 
 from pathlib import Path
 
+import cv2
 import numpy as np
 
 from .align import CROP_SIZE, affine_scale, apply_affine, crop_affine, warp_to_crop
@@ -42,7 +44,9 @@ def rasterise_mesh(verts: np.ndarray, triangles: np.ndarray, size: int = CROP_SI
     return mask, coarse.astype(np.float32)
 
 
-FOREHEAD_REACH = 0.2  # height of the unlabelled band, in units of the mask's height (chin to top)
+FOREHEAD_REACH = 0.2  # height of the band searched for the forehead's top, in units of the mask's height
+SKIN_DISTANCE = 3.5  # Mahalanobis distance (YCrCb) from the upper forehead's colour beyond which a pixel is not skin
+HAIRLINE_MARGIN = 3  # crop px left unlabelled above the grown forehead: a hairline is soft
 
 
 def forehead_band(mask: np.ndarray, reach: float = FOREHEAD_REACH) -> np.ndarray:
@@ -60,14 +64,45 @@ def forehead_band(mask: np.ndarray, reach: float = FOREHEAD_REACH) -> np.ndarray
     return band
 
 
+def grow_forehead(image: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(forehead, unlabelled), S x S bool each: the skin above Face Mesh's region, which ends mid-forehead, up to
+    the hairline; and a margin of HAIRLINE_MARGIN px above it. image: S x S x 3 uint8 RGB; mask: Face Mesh's region.
+
+    In each column of forehead_band the forehead grows up from the region's top edge while the pixels keep the
+    colour of the region's upper forehead; the columns' heights are median-filtered across the forehead."""
+    band = forehead_band(mask)
+    forehead, unlabelled = np.zeros_like(band), np.zeros_like(band)
+    cols = np.flatnonzero(band.any(0))
+    if not len(cols):
+        return forehead, unlabelled
+    rows = np.flatnonzero(mask.any(1))
+    r = np.arange(mask.shape[0])[:, None]
+    ycc = cv2.cvtColor(image, cv2.COLOR_RGB2YCrCb).astype(np.float32)
+    reference = ycc[mask & (r < rows[0] + 0.12 * (rows[-1] - rows[0]))]
+    centred = ycc - reference.mean(0)
+    precision = np.linalg.inv(np.cov(reference.T) + 4 * np.eye(3))  # + 2 levels of noise in each channel
+    skin = np.einsum("...i,ij,...j->...", centred, precision, centred) < SKIN_DISTANCE ** 2
+    skin = cv2.medianBlur(skin.astype(np.uint8), 5).astype(bool) & band
+    first = mask[:, cols].argmax(0)
+    grown = np.array([np.cumprod(skin[:f, c][::-1]).sum() for c, f in zip(cols, first)])
+    grown = cv2.medianBlur(grown.astype(np.uint8)[None], 9)[0] if len(cols) >= 9 else grown
+    forehead[:, cols] = (r < first) & (r >= first - grown)
+    unlabelled[:, cols] = (r < first - grown) & (r >= first - grown - HAIRLINE_MARGIN)
+    return forehead, unlabelled & band
+
+
 def label_face(rgb: np.ndarray, mesh: np.ndarray, landmarks5: np.ndarray, triangles: np.ndarray,
                size: int = CROP_SIZE) -> dict:
+    """The crop and its labels. "mask" is the face region to learn: Face Mesh's region with the forehead grown up
+    to the hairline ("mask_unlabelled" says where the hairline is unsure); "mediapipe_region" is Face Mesh's alone,
+    where the coarse depth is labelled."""
     affine = crop_affine(landmarks5)
     verts = np.column_stack([apply_affine(affine, mesh[:, :2]), mesh[:, 2] * affine_scale(affine)])
-    mask, coarse = rasterise_mesh(verts, triangles, size)
-    return {"image": warp_to_crop(rgb, affine, size), "mask": mask, "coarse": coarse,
-            "mask_unlabelled": forehead_band(mask),
-            "detail": np.zeros((size, size), np.float32), "valid_coarse": mask,
+    region, coarse = rasterise_mesh(verts, triangles, size)
+    image = warp_to_crop(rgb, affine, size)
+    forehead, unlabelled = grow_forehead(image, region)
+    return {"image": image, "mask": region | forehead, "mask_unlabelled": unlabelled, "mediapipe_region": region,
+            "coarse": coarse, "detail": np.zeros((size, size), np.float32), "valid_coarse": region,
             "valid_detail": np.zeros((size, size), bool), "crop_affine": affine}
 
 

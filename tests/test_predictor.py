@@ -64,7 +64,7 @@ def test_trained_model_agrees_with_mediapipe_on_a_real_photo(reconstructor, dete
     det = detector(astronaut)[0]
     ref = label_face(astronaut, det.mesh, det.landmarks5, canonical_triangles(shared.parent))
     f = reconstructor(astronaut, faces=[det])[0]
-    pred, gt = f.mask > 0.5, ref["mask"]
+    pred, gt = f.mask > 0.5, ref["mediapipe_region"]
     iou = (pred & gt).sum() / (pred | gt).sum()
     both = pred & gt
     r = np.corrcoef(f.coarse_depth[both], ref["coarse"][both])[0, 1]
