@@ -183,6 +183,7 @@ def real_metrics(rec: FaceReconstructor, photos: list[Path], data_dir: Path | No
     triangles = canonical_triangles(data_dir)
     ious, failures, times, network = [], [], [], []
     ious_label = []  # IoU with the mask label of training: Face Mesh's region with the forehead grown to the hairline
+    label_vs_region = []  # that label's own IoU with Face Mesh's region
     detail_maps = []  # (detail, mask) of the first faces, for between_faces_r
     rs: dict[str, float] = {}  # per photo, so that the worst ones can be looked at
     relief, shape_r = [], []
@@ -209,6 +210,7 @@ def real_metrics(rec: FaceReconstructor, photos: list[Path], data_dir: Path | No
             ious.append(float((pred & region).sum() / max((pred | region).sum(), 1)))
             labelled = pred & ~ref["mask_unlabelled"]
             ious_label.append(float((labelled & ref["mask"]).sum() / max((labelled | ref["mask"]).sum(), 1)))
+            label_vs_region.append(float(region.sum() / max(ref["mask"].sum(), 1)))  # the label holds the region
             rows, cols = np.nonzero(pred & region)
             if len(rows) > 100:
                 ours, theirs = face.coarse_depth[rows, cols], ref["coarse"][rows, cols]
@@ -223,6 +225,7 @@ def real_metrics(rec: FaceReconstructor, photos: list[Path], data_dir: Path | No
                 rs[path.name] = float(np.corrcoef(z_pred[inside], z_ref[inside])[0, 1])
     return {"photos": len(photos), "mask_iou": float(np.mean(ious)),
             "mask_iou_vs_label_with_forehead": float(np.mean(ious_label)),
+            "label_with_forehead_iou_vs_mediapipe": float(np.mean(label_vs_region)),
             "depth_r": float(np.mean(list(rs.values()))),
             "depth_r_min": min(rs.values()), "coarse_relief_ratio_vs_mediapipe": float(np.median(relief)),
             "coarse_shape_r_vs_mediapipe": mean_or_nan(shape_r),

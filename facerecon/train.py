@@ -64,6 +64,8 @@ class TrainConfig:
     real_coarse_weight: float = 0.5
     thin_occluders: float = 0.25  # share of crops with hair strands drawn over them, half that with glasses rims
     coarse_shift_invariant: bool = True  # coarse loss ignores each sample's depth offset
+    trainable: list[str] = field(default_factory=list)  # top-level parts to train (e.g. mask_head); the others
+    # stay frozen in eval mode (their batch-norm statistics too); empty = the whole network
     ema_decay: float = 0.0  # >0: also keep an exponential moving average of the weights (this decay per step),
     # which validation and the export then use
     ckpt_minutes: float = 5.0
@@ -86,7 +88,7 @@ def parse_overrides(overrides: list[str]) -> TrainConfig:
         current = getattr(cfg, key)
         if isinstance(current, bool):
             value = value.lower() in ("1", "true", "yes")
-        setattr(cfg, key, value.split(",") if isinstance(current, list) else type(current)(value))
+        setattr(cfg, key, [v for v in value.split(",") if v] if isinstance(current, list) else type(current)(value))
     return cfg
 
 
@@ -183,6 +185,7 @@ def validate(model: torch.nn.Module, data: ShardData, idx: np.ndarray, res: int,
              batch_size: int = 32) -> dict[str, float]:
     """Mask IoU (where labelled), coarse MAE (crop px at 256) and detail correlation (per face, then averaged, as `evaluate` does:
     pooled over all pixels, the faces with deep wrinkles would outweigh the rest) on the samples idx, unaugmented."""
+    modes = {m: m.training for m in model.modules()}
     model.eval()
     device = next(model.parameters()).device
     inter = union = mae_sum = mae_n = 0.0
@@ -206,9 +209,24 @@ def validate(model: torch.nn.Module, data: ShardData, idx: np.ndarray, res: int,
             p, t = detail[k][vd[k]], b["detail"][k][vd[k]]
             if len(p) > 100 and p.std() > 0 and t.std() > 0:
                 corrs.append(float(torch.corrcoef(torch.stack([p, t]))[0, 1]))
-    model.train()
+    for m, training in modes.items():
+        m.train(training)
     return {"mask_iou": inter / max(union, 1), "coarse_mae_px": mae_sum / max(mae_n, 1),
             "detail_corr": float(np.mean(corrs)) if corrs else float("nan")}
+
+
+def freeze_all_but(model: FaceReconNet, trainable: list[str]) -> None:
+    """Only the named top-level parts (backbone, fpn, mask_head, coarse_head, detail_head) keep gradients; the
+    others are put in eval mode, so that their outputs are exactly those of inference. No names: all train."""
+    parts = dict(model.named_children())
+    unknown = set(trainable) - set(parts)
+    if unknown:
+        raise SystemExit(f"trainable: unknown network part(s) {sorted(unknown)}; parts: {sorted(parts)}")
+    model.train()
+    for name, part in parts.items():
+        if trainable and name not in trainable:
+            part.eval()
+            part.requires_grad_(False)
 
 
 def lr_at(cfg: TrainConfig, step: int, samples_seen: int) -> float:
@@ -261,7 +279,9 @@ def main(overrides: list[str] | None = None) -> int:
         model = FaceReconNet(config)
         log("random initialisation")
     model.to(device)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    freeze_all_but(model, cfg.trainable)
+    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=cfg.lr,
+                                  weight_decay=cfg.weight_decay)
     ema = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(cfg.ema_decay), use_buffers=True) \
         if cfg.ema_decay else None  # a run resumed without one starts it from the weights it resumes
     if ckpt_path.exists():
@@ -271,7 +291,6 @@ def main(overrides: list[str] | None = None) -> int:
     shipped = ema.module if ema else model  # the weights that are validated and exported
     net = torch.nn.parallel.DistributedDataParallel(model, device_ids=[device] if device.type == "cuda" else None) \
         if distributed else model
-    model.train()
 
     def save() -> None:
         if rank != 0:

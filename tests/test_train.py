@@ -86,6 +86,23 @@ def test_batches_built_ahead_on_threads_train_the_same_weights(tiny_setup, tmp_p
     assert a.keys() == b.keys() and all((a[k] == b[k]).all() for k in a)
 
 
+def test_training_one_part_leaves_the_others_exactly_as_they_were(tiny_setup, tmp_path):
+    train(tiny_setup, tmp_path / "start", "total_samples=8")
+    start = tmp_path / "start" / "export"
+    train(tiny_setup, tmp_path / "mask", "total_samples=24", f"init_from={start}", "trainable=mask_head")
+    a, b = load_file(start / "model.safetensors"), load_file(tmp_path / "mask" / "export" / "model.safetensors")
+    changed = {k for k in a if not torch.equal(a[k], b[k])}
+    assert changed and all(k.startswith("mask_head.") for k in changed)  # batch-norm statistics included
+
+
+def test_an_unknown_trainable_part_is_a_clear_error(tiny_setup, tmp_path):
+    res = subprocess.run([sys.executable, "-m", "facerecon", "train", f"synth_dirs={tiny_setup / 'synth'}",
+                          "real_dirs=", f"out_dir={tmp_path}", "init_from=", f"network_config={tiny_setup / 'net.json'}",
+                          "trainable=mask_head,decoder"], capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert res.returncode != 0 and "unknown network part(s) ['decoder']" in res.stderr
+    assert "Traceback" not in res.stderr
+
+
 def test_torchrun_two_ranks_end_with_identical_weights(tiny_setup, tmp_path):
     out = train(tiny_setup, tmp_path / "ddp", nproc=2)
     report = json.loads([line for line in out.splitlines() if "rank_weight_digests" in line][-1])
@@ -98,8 +115,8 @@ def test_detail_loss_is_minimised_by_the_mean_of_uncertain_wrinkles():
     label = torch.zeros(2, 1, 8, 8)
     label[0] = -0.4
     ones = torch.ones(2, 1, 8, 8)
-    batch = {"image": torch.zeros(2, 3, 256, 256), "mask": ones, "coarse": torch.zeros_like(label), "detail": label,
-             "valid_coarse": ones, "valid_detail": ones}
+    batch = {"image": torch.zeros(2, 3, 256, 256), "mask": ones, "mask_labelled": ones, "coarse": torch.zeros_like(label),
+             "detail": label, "valid_coarse": ones, "valid_detail": ones}
     guesses = np.linspace(-0.4, 0.0, 41)
     losses = [compute_losses(lambda img, g=g: (ones, torch.zeros_like(label), torch.full_like(label, g)),
                              batch, cfg, torch.ones(2))["detail"].item() for g in guesses]
