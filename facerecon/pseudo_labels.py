@@ -5,9 +5,10 @@ similarity transform as the photo, and the canonical mesh's 898 triangles are ra
 No detail label: the detail loss is off for these samples (valid bit 1 is never set).
 
 Face Mesh ends mid-forehead, below the hairline that bounds the face region of the synthetic labels: the mask label
-grows the forehead up from its top edge through skin of the forehead's colour (grow_forehead), and leaves the
-hairline's few pixels unlabelled (shards.MASK_UNLABELLED: no mask loss there). Without it the network learnt to cut
-real faces across the forehead; merely leaving the band above Face Mesh unlabelled did not unlearn that.
+grows the forehead up from its top edge through skin of the forehead's colour and smoothness (grow_forehead), and
+leaves the hairline's few pixels unlabelled (shards.MASK_UNLABELLED: no mask loss there). Without it the network
+learnt to cut real faces across the forehead; merely leaving the band above Face Mesh unlabelled did not unlearn
+that.
 """
 from __future__ import annotations
 
@@ -46,6 +47,8 @@ def rasterise_mesh(verts: np.ndarray, triangles: np.ndarray, size: int = CROP_SI
 
 FOREHEAD_REACH = 0.2  # height of the band searched for the forehead's top, in units of the mask's height
 SKIN_DISTANCE = 3.5  # Mahalanobis distance (YCrCb) from the upper forehead's colour beyond which a pixel is not skin
+SKIN_TEXTURE = 1.4  # fine luminance texture, in units of the face region's median, above which a pixel is hair
+HAIRLINE_OPENING = 15  # columns: narrower peaks of the grown forehead (strands of a fringe) are cut off
 HAIRLINE_MARGIN = 3  # crop px left unlabelled above the grown forehead: a hairline is soft
 
 
@@ -69,7 +72,9 @@ def grow_forehead(image: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.n
     the hairline; and a margin of HAIRLINE_MARGIN px above it. image: S x S x 3 uint8 RGB; mask: Face Mesh's region.
 
     In each column of forehead_band the forehead grows up from the region's top edge while the pixels keep the
-    colour of the region's upper forehead; the columns' heights are median-filtered across the forehead."""
+    colour of the region's upper forehead and are as smooth as skin (hair of the skin's colour, a blond fringe, has
+    strands); the columns' heights are median-filtered across the forehead and lose peaks narrower than
+    HAIRLINE_OPENING columns."""
     band = forehead_band(mask)
     forehead, unlabelled = np.zeros_like(band), np.zeros_like(band)
     cols = np.flatnonzero(band.any(0))
@@ -82,10 +87,18 @@ def grow_forehead(image: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.n
     centred = ycc - reference.mean(0)
     precision = np.linalg.inv(np.cov(reference.T) + 4 * np.eye(3))  # + 2 levels of noise in each channel
     skin = np.einsum("...i,ij,...j->...", centred, precision, centred) < SKIN_DISTANCE ** 2
+    luminance = ycc[..., 0]
+    texture = cv2.medianBlur(np.abs(luminance - cv2.GaussianBlur(luminance, (0, 0), 1.0)), 5)
+    rough = texture > SKIN_TEXTURE * (np.median(texture[mask]) + 0.5)  # + 0.5: a level of noise on smooth crops
+    # strands fill whole areas; a lone edge (the hairline itself) leaves a line of 1-2 px, which the erosion drops
+    skin &= ~cv2.erode(rough.astype(np.uint8), np.ones((5, 5), np.uint8)).astype(bool)
     skin = cv2.medianBlur(skin.astype(np.uint8), 5).astype(bool) & band
     first = mask[:, cols].argmax(0)
-    grown = np.array([np.cumprod(skin[:f, c][::-1]).sum() for c, f in zip(cols, first)])
-    grown = cv2.medianBlur(grown.astype(np.uint8)[None], 9)[0] if len(cols) >= 9 else grown
+    grown = np.array([np.cumprod(skin[:f, c][::-1]).sum() for c, f in zip(cols, first)]).astype(np.uint8)[None]
+    if len(cols) >= 9:
+        grown = cv2.medianBlur(grown, 9)
+    grown = cv2.morphologyEx(grown, cv2.MORPH_OPEN, np.ones((1, HAIRLINE_OPENING), np.uint8),
+                             borderType=cv2.BORDER_REPLICATE)[0]
     forehead[:, cols] = (r < first) & (r >= first - grown)
     unlabelled[:, cols] = (r < first - grown) & (r >= first - grown - HAIRLINE_MARGIN)
     return forehead, unlabelled & band
