@@ -7,7 +7,7 @@ left are horizontal lines, the way forehead creases run) and along y (vertical l
 mean luminance. On skin without lines both come out alike; horizontal above vertical is horizontal structure: creases,
 or an artefact that runs across the forehead.
 
-    python benchmarks/forehead_lines.py [--real ~/.cache/facerecon/data/real_v4] [--count 200]
+    python benchmarks/forehead_lines.py [--real ~/.cache/facerecon/data/real_v5] [--count 200]
                                         [--textures ~/.cache/facerecon/skin_frll.npz]
 Real: the pseudo-labelled crops (`python -m facerecon pseudo-label`); renders: the current engine, render seed 3
 (a seed no data set uses), the given skin textures.
@@ -59,7 +59,7 @@ def report(name: str, values: list[tuple[float, float]]) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--real", type=Path, default=Path.home() / ".cache/facerecon/data/real_v4")
+    parser.add_argument("--real", type=Path, default=Path.home() / ".cache/facerecon/data/real_v5")
     parser.add_argument("--count", type=int, default=200, help="renders")
     parser.add_argument("--textures", type=Path, default=Path.home() / ".cache/facerecon/skin_frll.npz")
     args = parser.parse_args()

@@ -67,26 +67,33 @@ def forehead_band(mask: np.ndarray, reach: float = FOREHEAD_REACH) -> np.ndarray
     return band
 
 
+def skin_like(ycc: np.ndarray, reference: np.ndarray) -> np.ndarray:
+    """S x S bool: the pixels of ycc (S x S x 3, YCrCb) within SKIN_DISTANCE of reference's (N x 3) colours."""
+    centred = ycc - reference.mean(0)
+    precision = np.linalg.inv(np.cov(reference.T) + 4 * np.eye(3))  # + 2 levels of noise in each channel
+    return np.einsum("...i,ij,...j->...", centred, precision, centred) < SKIN_DISTANCE ** 2
+
+
 def grow_forehead(image: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(forehead, unlabelled), S x S bool each: the skin above Face Mesh's region, which ends mid-forehead, up to
     the hairline; and a margin of HAIRLINE_MARGIN px above it. image: S x S x 3 uint8 RGB; mask: Face Mesh's region.
 
     In each column of forehead_band the forehead grows up from the region's top edge while the pixels keep the
-    colour of the region's upper forehead and are as smooth as skin (hair of the skin's colour, a blond fringe, has
-    strands); the columns' heights are median-filtered across the forehead and lose peaks narrower than
-    HAIRLINE_OPENING columns."""
+    colour of the region's upper forehead and of its cheeks and are as smooth as skin (hair of the skin's colour, a
+    blond fringe, has strands); the columns' heights are median-filtered across the forehead and lose peaks
+    narrower than HAIRLINE_OPENING columns."""
     band = forehead_band(mask)
     forehead, unlabelled = np.zeros_like(band), np.zeros_like(band)
     cols = np.flatnonzero(band.any(0))
     if not len(cols):
         return forehead, unlabelled
     rows = np.flatnonzero(mask.any(1))
+    top, height = rows[0], rows[-1] - rows[0]
     r = np.arange(mask.shape[0])[:, None]
     ycc = cv2.cvtColor(image, cv2.COLOR_RGB2YCrCb).astype(np.float32)
-    reference = ycc[mask & (r < rows[0] + 0.12 * (rows[-1] - rows[0]))]
-    centred = ycc - reference.mean(0)
-    precision = np.linalg.inv(np.cov(reference.T) + 4 * np.eye(3))  # + 2 levels of noise in each channel
-    skin = np.einsum("...i,ij,...j->...", centred, precision, centred) < SKIN_DISTANCE ** 2
+    # the upper forehead's colour, and the cheeks' too: a fringe can cover the top of Face Mesh's region
+    skin = (skin_like(ycc, ycc[mask & (r < top + 0.12 * height)])
+            & skin_like(ycc, ycc[mask & (r >= top + 0.45 * height) & (r < top + 0.65 * height)]))
     luminance = ycc[..., 0]
     texture = cv2.medianBlur(np.abs(luminance - cv2.GaussianBlur(luminance, (0, 0), 1.0)), 5)
     rough = texture > SKIN_TEXTURE * (np.median(texture[mask]) + 0.5)  # + 0.5: a level of noise on smooth crops

@@ -41,7 +41,7 @@ CACHE = Path.home() / ".cache" / "facerecon"
 @dataclass
 class TrainConfig:
     synth_dirs: list[str] = field(default_factory=lambda: [str(CACHE / "data" / "synth_v1")])
-    real_dirs: list[str] = field(default_factory=lambda: [str(CACHE / "data" / "real_v4")])
+    real_dirs: list[str] = field(default_factory=lambda: [str(CACHE / "data" / "real_v5")])
     out_dir: str = str(CACHE / "runs" / "main")
     init_from: str = "weights"  # used only when out_dir has no checkpoint; "" = random init
     network_config: str = ""  # config.json for a randomly initialised network; "" = the shipped width

@@ -55,3 +55,19 @@ def test_hair_of_the_skins_colour_stops_the_forehead_by_its_strands():
         forehead, _ = grow_forehead(image, region)
         tops = np.array([np.flatnonzero(forehead[:, c])[0] for c in range(centre.start, centre.stop)])
         assert np.abs(tops - top).max() <= 2, tops
+
+
+def test_a_fringe_over_the_top_of_face_meshs_region_is_not_grown_into():
+    """Face Mesh's region reaches under the fringe, so its upper forehead holds hair: the cheeks' colour stops it."""
+    rng = np.random.default_rng(2)
+    yy, xx = np.mgrid[:128, :128]
+    head = ((xx - 64) / 36) ** 2 + ((yy - 70) / 50) ** 2 <= 1
+    image = np.full((128, 128, 3), (90, 110, 140), np.float32)
+    image[head] = (200, 150, 125)
+    image[head & (yy < 50)] = (60, 40, 30)  # a smooth dark fringe down to row 50
+    image = np.clip(image + rng.normal(0, 3, image.shape), 0, 255).astype(np.uint8)
+    region = head & (yy >= 45)
+
+    forehead, _ = grow_forehead(image, region)
+
+    assert not forehead[:, 50:79].any()
