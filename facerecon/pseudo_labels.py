@@ -46,7 +46,7 @@ def rasterise_mesh(verts: np.ndarray, triangles: np.ndarray, size: int = CROP_SI
 
 
 FOREHEAD_REACH = 0.2  # height of the band searched for the forehead's top, in units of the mask's height
-SKIN_DISTANCE = 3.5  # Mahalanobis distance (YCrCb) from the upper forehead's colour beyond which a pixel is not skin
+SKIN_DISTANCE = 3.5  # Mahalanobis distance (YCrCb) from a reference skin colour beyond which a pixel is not skin
 SKIN_TEXTURE = 1.4  # fine luminance texture, in units of the face region's median, above which a pixel is hair
 HAIRLINE_OPENING = 15  # columns: narrower peaks of the grown forehead (strands of a fringe) are cut off
 HAIRLINE_MARGIN = 3  # crop px left unlabelled above the grown forehead: a hairline is soft

@@ -183,8 +183,9 @@ def compute_losses(model: torch.nn.Module, b: dict[str, torch.Tensor], cfg: Trai
 @torch.no_grad()
 def validate(model: torch.nn.Module, data: ShardData, idx: np.ndarray, res: int,
              batch_size: int = 32) -> dict[str, float]:
-    """Mask IoU (where labelled), coarse MAE (crop px at 256) and detail correlation (per face, then averaged, as `evaluate` does:
-    pooled over all pixels, the faces with deep wrinkles would outweigh the rest) on the samples idx, unaugmented."""
+    """Mask IoU (where labelled), coarse MAE (crop px at 256) and detail correlation (per face, then averaged, as
+    `evaluate` does: pooled over all pixels, the faces with deep wrinkles would outweigh the rest) on the samples idx,
+    unaugmented. The model's train / eval modes are left as they were."""
     modes = {m: m.training for m in model.modules()}
     model.eval()
     device = next(model.parameters()).device

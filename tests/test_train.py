@@ -97,8 +97,9 @@ def test_training_one_part_leaves_the_others_exactly_as_they_were(tiny_setup, tm
 
 def test_an_unknown_trainable_part_is_a_clear_error(tiny_setup, tmp_path):
     res = subprocess.run([sys.executable, "-m", "facerecon", "train", f"synth_dirs={tiny_setup / 'synth'}",
-                          "real_dirs=", f"out_dir={tmp_path}", "init_from=", f"network_config={tiny_setup / 'net.json'}",
-                          "trainable=mask_head,decoder"], capture_output=True, text=True, cwd=ROOT, timeout=300)
+                          "real_dirs=", f"out_dir={tmp_path}", "init_from=",
+                          f"network_config={tiny_setup / 'net.json'}", "trainable=mask_head,decoder"],
+                         capture_output=True, text=True, cwd=ROOT, timeout=300)
     assert res.returncode != 0 and "unknown network part(s) ['decoder']" in res.stderr
     assert "Traceback" not in res.stderr
 
@@ -115,8 +116,8 @@ def test_detail_loss_is_minimised_by_the_mean_of_uncertain_wrinkles():
     label = torch.zeros(2, 1, 8, 8)
     label[0] = -0.4
     ones = torch.ones(2, 1, 8, 8)
-    batch = {"image": torch.zeros(2, 3, 256, 256), "mask": ones, "mask_labelled": ones, "coarse": torch.zeros_like(label),
-             "detail": label, "valid_coarse": ones, "valid_detail": ones}
+    batch = {"image": torch.zeros(2, 3, 256, 256), "mask": ones, "mask_labelled": ones,
+             "coarse": torch.zeros_like(label), "detail": label, "valid_coarse": ones, "valid_detail": ones}
     guesses = np.linspace(-0.4, 0.0, 41)
     losses = [compute_losses(lambda img, g=g: (ones, torch.zeros_like(label), torch.full_like(label, g)),
                              batch, cfg, torch.ones(2))["detail"].item() for g in guesses]
