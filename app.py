@@ -2,7 +2,7 @@
 
     python app.py            # http://127.0.0.1:7860
     python app.py --share    # a public gradio share link
-All work happens in the facerecon package (facerecon.demo); this file only wires widgets to it.
+All work happens in the facerecon package (facerecon.apps.demo); this file only wires widgets to it.
 """
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from pathlib import Path
 os.environ.setdefault("GRADIO_TEMP_DIR", str(Path(tempfile.gettempdir()) / "facerecon-demo"))
 import gradio as gr  # noqa: E402
 
-from facerecon import demo  # noqa: E402
+from facerecon.apps import demo  # noqa: E402
 from facerecon.errors import FaceReconError, ImageReadError, NoFaceFound  # noqa: E402
 from facerecon.predictor import FaceReconstruction, FaceReconstructor  # noqa: E402
 

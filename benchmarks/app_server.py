@@ -28,7 +28,7 @@ class AppServer:
         self.url = f"http://127.0.0.1:{self.port}/"
 
     def __enter__(self) -> "AppServer":
-        env = {**os.environ, "FACERECON_MODEL": os.environ.get("FACERECON_MODEL", str(ROOT / "weights"))}
+        env = {**os.environ, "FACERECON_MODEL": os.environ.get("FACERECON_MODEL", str(ROOT / "facerecon" / "weights"))}
         t0 = time.perf_counter()
         out = open(self.log, "w") if self.log else subprocess.DEVNULL
         self.proc = subprocess.Popen([sys.executable, "app.py", "--port", str(self.port)], cwd=ROOT, env=env,

@@ -22,10 +22,10 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from facerecon.evaluate import SYNTH_VAL_SEED, evaluation_renderer, held_out_photos  # noqa: E402
+from facerecon.training.evaluate import SYNTH_VAL_SEED, evaluation_renderer, held_out_photos  # noqa: E402
 from facerecon.predictor import FaceReconstructor  # noqa: E402
-from facerecon.synth.engine import sample_seed  # noqa: E402
-from facerecon.synth.face_model import default_data_dir  # noqa: E402
+from facerecon.data.synth.engine import sample_seed  # noqa: E402
+from facerecon.data.synth.face_model import default_data_dir  # noqa: E402
 
 DARKENING = (0.05, 0.15)
 
@@ -61,7 +61,7 @@ def groove_depths(rec: FaceReconstructor, crops: list[tuple[np.ndarray, np.ndarr
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", default="weights")
+    parser.add_argument("--model", default="facerecon/weights")
     parser.add_argument("--count", type=int, default=60, help="synthetic faces")
     parser.add_argument("--textures", type=Path, default=Path.home() / ".cache/facerecon/skin_frll_heldout.npz")
     args = parser.parse_args()

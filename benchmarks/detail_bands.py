@@ -21,10 +21,10 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from facerecon.evaluate import SYNTH_VAL_SEED, evaluation_renderer  # noqa: E402
+from facerecon.training.evaluate import SYNTH_VAL_SEED, evaluation_renderer  # noqa: E402
 from facerecon.predictor import FaceReconstructor  # noqa: E402
-from facerecon.synth.engine import sample_seed  # noqa: E402
-from facerecon.synth.face_model import default_data_dir  # noqa: E402
+from facerecon.data.synth.engine import sample_seed  # noqa: E402
+from facerecon.data.synth.face_model import default_data_dir  # noqa: E402
 
 SIGMAS_PX = (1.0, 2.0, 4.0)
 
@@ -46,7 +46,7 @@ def correlations(rec: FaceReconstructor, samples: list) -> dict[str, float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", default="weights")
+    parser.add_argument("--model", default="facerecon/weights")
     parser.add_argument("--count", type=int, default=80)
     parser.add_argument("--textures", type=Path, default=Path.home() / ".cache/facerecon/skin_frll_heldout.npz")
     args = parser.parse_args()

@@ -1,5 +1,5 @@
 """GPU benchmark (CUDA): network latency and throughput, agreement with the CPU, and training speed, the last both
-as pure GPU steps and through the real training loop (facerecon.train on rendered-size shards of random data).
+as pure GPU steps and through the real training loop (facerecon.training.train on rendered-size shards of random data).
 Prints markdown tables of measured figures; needs a CUDA device. Imports nothing that needs open3d or mediapipe.
 
     python benchmarks/gpu_speed.py [--runs 50] [--train-samples 4096]
@@ -23,10 +23,10 @@ from PIL import Image
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from facerecon import train  # noqa: E402
-from facerecon.hub import load_pretrained  # noqa: E402
+from facerecon.training import train  # noqa: E402
+from facerecon.model.hub import load_pretrained  # noqa: E402
 from facerecon.model import FaceReconNet, NetworkConfig  # noqa: E402
-from facerecon.shards import shard_path, write_shard  # noqa: E402
+from facerecon.data.shards import shard_path, write_shard  # noqa: E402
 
 
 def cuda_ms(fn, runs: int, warmup: int = 5) -> float:
@@ -45,7 +45,7 @@ def cuda_ms(fn, runs: int, warmup: int = 5) -> float:
 
 def inference_table(runs: int) -> list[str]:
     rows = ["| width | precision | batch 1 ms | batch 64 images/s |", "|---|---|---|---|"]
-    for name, model in [("shipped (weights/)", load_pretrained(ROOT / "weights")),
+    for name, model in [("shipped (weights/)", load_pretrained(ROOT / "facerecon" / "weights")),
                         ("full (paper-sized, untrained)", FaceReconNet(NetworkConfig.full_width()))]:
         for precision, dtype in [("fp32", torch.float32), ("fp16", torch.float16)]:
             net = model.to("cuda", dtype).eval()
@@ -61,7 +61,7 @@ def agreement_table() -> list[str]:
     """The shipped weights on examples/astronaut.png (resized to 256x256) on the CPU and on the GPU."""
     image = Image.open(ROOT / "examples" / "astronaut.png").convert("RGB").resize((256, 256), Image.BILINEAR)
     x = torch.from_numpy(np.asarray(image, np.float32) / 255).permute(2, 0, 1)[None]
-    model = load_pretrained(ROOT / "weights", dtype=torch.float32).eval()
+    model = load_pretrained(ROOT / "facerecon" / "weights", dtype=torch.float32).eval()
     rows = ["| GPU precision | mask pixels that differ | coarse max abs diff (px) | detail max abs diff (px) |",
             "|---|---|---|---|"]
     with torch.inference_mode():
@@ -85,7 +85,7 @@ def random_batch(n: int) -> dict[str, torch.Tensor]:
 def gpu_step_rate(batch_size: int, runs: int) -> float:
     """Training samples/s of the shipped network with the batch already on the GPU (no data loading)."""
     cfg = train.TrainConfig()
-    model = load_pretrained(ROOT / "weights", dtype=torch.float32).to("cuda").train()
+    model = load_pretrained(ROOT / "facerecon" / "weights", dtype=torch.float32).to("cuda").train()
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-5)
     b = {k: v.cuda() for k, v in random_batch(batch_size).items()}
     weights = torch.ones(batch_size, device="cuda")
@@ -116,7 +116,7 @@ def loop_rate(data: Path, out: Path, batch_size: int, loader_threads: int, sampl
     log = io.StringIO()
     with contextlib.redirect_stdout(log):
         train.main([f"synth_dirs={data / 'synth'}", f"real_dirs={data / 'real'}", f"out_dir={out}",
-                    "init_from=" + str(ROOT / "weights"), "res_schedule=256", f"batch_size={batch_size}",
+                    "init_from=" + str(ROOT / "facerecon" / "weights"), "res_schedule=256", f"batch_size={batch_size}",
                     f"total_samples={samples}", "log_every=10", "ckpt_minutes=1000", "val_fraction=0.01",
                     "device=cuda", f"loader_threads={loader_threads}", "threads=4"])
     steps = [json.loads(line) for line in log.getvalue().splitlines() if line.startswith('{"step"') and '"lr"' in line]

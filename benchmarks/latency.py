@@ -20,10 +20,10 @@ from PIL import Image
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from facerecon.backends import OnnxBackend, TorchBackend, export_onnx  # noqa: E402
-from facerecon.export import write_mesh  # noqa: E402
-from facerecon.hub import load_pretrained  # noqa: E402
-from facerecon.mesh import build_mesh  # noqa: E402
+from facerecon.model.backends import OnnxBackend, TorchBackend, export_onnx  # noqa: E402
+from facerecon.surface.export import write_mesh  # noqa: E402
+from facerecon.model.hub import load_pretrained  # noqa: E402
+from facerecon.surface.mesh import build_mesh  # noqa: E402
 from facerecon.model import FaceReconNet, NetworkConfig  # noqa: E402
 from facerecon.predictor import FaceReconstructor  # noqa: E402
 
@@ -42,7 +42,7 @@ def median_ms(fn, runs: int, warmup: int = 3) -> float:
 def network_table(runs: int, threads: int, tmp: Path) -> list[str]:
     x = np.random.default_rng(0).random((1, 3, 256, 256), dtype=np.float32)
     rows = ["| width | parameters | torch ms | onnxruntime ms |", "|---|---|---|---|"]
-    for name, model in [("shipped (weights/)", load_pretrained(ROOT / "weights")),
+    for name, model in [("shipped (weights/)", load_pretrained(ROOT / "facerecon" / "weights")),
                         ("full (paper-sized, untrained)", FaceReconNet(NetworkConfig.full_width()).eval())]:
         params = sum(p.numel() for p in model.parameters()) / 1e6
         backend = TorchBackend(model, "cpu")
@@ -61,7 +61,7 @@ def end_to_end_table(runs: int, tmp: Path) -> list[str]:
     data = buf.getvalue()
     rows = ["| backend | decode | detect | align | network | mesh | export GLB | total |", "|---|---|---|---|---|---|---|---|"]
     for backend in ("onnx", "torch"):
-        rec = FaceReconstructor.from_pretrained(ROOT / "weights", backend=backend, device="cpu")
+        rec = FaceReconstructor.from_pretrained(ROOT / "facerecon" / "weights", backend=backend, device="cpu")
         stages: dict[str, list[float]] = {}
         for i in range(runs + 2):
             t0 = time.perf_counter()

@@ -15,9 +15,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from facerecon.synth.engine import background_photos, synthesise  # noqa: E402
-from facerecon.synth.face_model import FaceModel, default_data_dir  # noqa: E402
-from facerecon.synth.render import Renderer  # noqa: E402
+from facerecon.data.synth.engine import background_photos, synthesise  # noqa: E402
+from facerecon.data.synth.face_model import FaceModel, default_data_dir  # noqa: E402
+from facerecon.data.synth.render import Renderer  # noqa: E402
 
 STAGES = {  # function name in the profile -> stage
     "vertices": "geometry (identity + expression)", "vertex_normals": "geometry (identity + expression)",

@@ -22,11 +22,11 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-import facerecon.synth.render as render  # noqa: E402
-from facerecon.evaluate import SYNTH_VAL_SEED, evaluation_renderer  # noqa: E402
+import facerecon.data.synth.render as render  # noqa: E402
+from facerecon.training.evaluate import SYNTH_VAL_SEED, evaluation_renderer  # noqa: E402
 from facerecon.predictor import FaceReconstructor  # noqa: E402
-from facerecon.synth.engine import sample_seed  # noqa: E402
-from facerecon.synth.face_model import default_data_dir  # noqa: E402
+from facerecon.data.synth.engine import sample_seed  # noqa: E402
+from facerecon.data.synth.face_model import default_data_dir  # noqa: E402
 
 
 @contextmanager
@@ -55,7 +55,7 @@ def rank_correlation(a: np.ndarray, b: np.ndarray) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", default="weights")
+    parser.add_argument("--model", default="facerecon/weights")
     parser.add_argument("--count", type=int, default=120)
     parser.add_argument("--textures", type=Path, default=Path.home() / ".cache/facerecon/skin_frll_heldout.npz")
     args = parser.parse_args()

@@ -8,11 +8,11 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from .align import CROP_SIZE, crop_affine, rescale_affine, warp_to_crop
-from .backends import OnnxBackend, TorchBackend, cached_onnx_path, export_onnx
-from .detect import DetectedFace, FaceDetector
+from .preprocess.align import CROP_SIZE, crop_affine, rescale_affine, warp_to_crop
+from .model.backends import OnnxBackend, TorchBackend, cached_onnx_path, export_onnx
+from .preprocess.detect import DetectedFace, FaceDetector
 from .errors import NoFaceFound
-from .image_io import ImageInput, load_image
+from .preprocess.image_io import ImageInput, load_image
 
 TEXTURE_SCALE = 2  # textures are sampled from the photo at twice the crop resolution
 MAX_BATCH = 64  # crops per network call: the ONNX export's largest batch
@@ -99,7 +99,7 @@ class FaceReconstructor:
                         device: str = "auto", detector: FaceDetector | None = None,
                         flip_average: bool = True,
                         coarse_smoothing_px: float = COARSE_SMOOTHING_PX) -> "FaceReconstructor":
-        from .hub import WEIGHTS_NAME, load_pretrained, resolve_weights
+        from .model.hub import WEIGHTS_NAME, load_pretrained, resolve_weights
 
         if backend == "torch":
             return cls(TorchBackend(load_pretrained(source, revision), device), detector, flip_average,

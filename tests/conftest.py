@@ -13,14 +13,14 @@ SHARED_DATA = ROOT.parent / "shared" / "data"
 
 @pytest.fixture(scope="session")
 def astronaut() -> np.ndarray:
-    from facerecon.image_io import load_image
+    from facerecon.preprocess.image_io import load_image
 
     return load_image(EXAMPLES / "astronaut.png")
 
 
 @pytest.fixture(scope="session")
 def detector():
-    from facerecon.detect import FaceDetector
+    from facerecon.preprocess.detect import FaceDetector
 
     return FaceDetector()
 
@@ -29,7 +29,7 @@ def detector():
 def reconstructor(detector):
     from facerecon.predictor import FaceReconstructor
 
-    return FaceReconstructor.from_pretrained(ROOT / "weights", backend="torch", device="cpu", detector=detector)
+    return FaceReconstructor.from_pretrained(ROOT / "facerecon" / "weights", backend="torch", device="cpu", detector=detector)
 
 
 @pytest.fixture(scope="session")

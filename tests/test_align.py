@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from facerecon.align import (CANONICAL_LANDMARKS, affine_scale, apply_affine, crop_affine, rescale_affine,
+from facerecon.preprocess.align import (CANONICAL_LANDMARKS, affine_scale, apply_affine, crop_affine, rescale_affine,
                              warp_to_crop)
 
 

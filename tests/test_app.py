@@ -17,7 +17,7 @@ gradio_client = pytest.importorskip("gradio_client")
 
 @pytest.fixture(scope="module")
 def app_module(monkeypatch_module):
-    monkeypatch_module.setenv("FACERECON_MODEL", str(ROOT / "weights"))
+    monkeypatch_module.setenv("FACERECON_MODEL", str(ROOT / "facerecon" / "weights"))
     import importlib
     import sys
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from facerecon.augment import add_thin_occluders, draw_strands
+from facerecon.data.augment import add_thin_occluders, draw_strands
 
 
 def face_crop() -> tuple[np.ndarray, np.ndarray]:

@@ -30,7 +30,7 @@ def test_upload_example_and_see_the_3d_face():
     if not (shutil.which("node") and os.path.exists(chromium) and (ROOT / "node_modules" / "playwright-core").is_dir()):
         pytest.skip("needs node, Debian's chromium and playwright-core (npm ci)")
     port = free_port()
-    env = {**os.environ, "FACERECON_MODEL": str(ROOT / "weights")}
+    env = {**os.environ, "FACERECON_MODEL": str(ROOT / "facerecon" / "weights")}
     server = subprocess.Popen([sys.executable, "app.py", "--port", str(port)], cwd=ROOT, env=env,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:

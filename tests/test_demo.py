@@ -5,8 +5,8 @@ import zipfile
 import cv2
 import numpy as np
 
-from facerecon import demo
-from facerecon.align import CANONICAL_LANDMARKS, crop_affine
+from facerecon.apps import demo
+from facerecon.preprocess.align import CANONICAL_LANDMARKS, crop_affine
 from facerecon.predictor import FaceReconstruction
 
 

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from facerecon.errors import FaceReconError, ImageReadError
-from facerecon.image_io import load_image
+from facerecon.preprocess.image_io import load_image
 
 MODES = ["RGB", "RGBA", "L", "LA", "P", "1", "I;16", "CMYK"]
 FORMATS = {"PNG": {"RGB", "RGBA", "L", "LA", "P", "1", "I;16"}, "JPEG": {"RGB", "L", "CMYK"},

@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from facerecon import image_io
+from facerecon.preprocess import image_io
 from facerecon.errors import ImageReadError
-from facerecon.image_io import load_image
+from facerecon.preprocess.image_io import load_image
 
 
 def encode(img: Image.Image, fmt: str, **kw) -> bytes:

@@ -7,9 +7,9 @@ import pygltflib
 import pytest
 import trimesh
 
-from facerecon.align import MM_PER_CROP_PIXEL
-from facerecon.export import write_maps, write_mesh
-from facerecon.mesh import build_mesh, texture_uv
+from facerecon.preprocess.align import MM_PER_CROP_PIXEL
+from facerecon.surface.export import write_maps, write_mesh
+from facerecon.surface.mesh import build_mesh, texture_uv
 from facerecon.predictor import FaceReconstruction
 
 from .conftest import ROOT
@@ -50,7 +50,7 @@ def test_steep_surfaces_are_kept():
 
 
 def test_face_region_drops_islands_and_fills_small_holes():
-    from facerecon.mesh import face_region
+    from facerecon.surface.mesh import face_region
 
     mask = np.zeros((100, 100), np.float32)
     mask[10:90, 10:90] = 1

@@ -4,7 +4,7 @@ from torch.nn import functional as F
 
 from facerecon.model import FaceReconNet, NetworkConfig
 from facerecon.model.heads import PyramidPoolingHead, UNetHead
-from facerecon.model.losses import mask_loss, masked_smooth_l1
+from facerecon.training.losses import mask_loss, masked_smooth_l1
 
 
 @pytest.mark.parametrize("config", [NetworkConfig(), NetworkConfig.full_width()], ids=["shipped", "full"])

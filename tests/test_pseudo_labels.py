@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from facerecon.pseudo_labels import HAIRLINE_MARGIN, forehead_band, grow_forehead
+from facerecon.data.pseudo_labels import HAIRLINE_MARGIN, forehead_band, grow_forehead
 
 yy, xx = np.mgrid[:128, :128]
 head = ((xx - 64) / 36) ** 2 + ((yy - 70) / 50) ** 2 <= 1  # rows 20-120

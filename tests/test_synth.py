@@ -5,14 +5,14 @@ import cv2
 import numpy as np
 import pytest
 
-from facerecon.align import CANONICAL_LANDMARKS, crop_affine
-from facerecon.shards import list_shards
+from facerecon.preprocess.align import CANONICAL_LANDMARKS, crop_affine
+from facerecon.data.shards import list_shards
 
 
 @pytest.fixture(scope="module")
 def renderer(shared_data):
-    from facerecon.synth.face_model import FaceModel
-    from facerecon.synth.render import Renderer
+    from facerecon.data.synth.face_model import FaceModel
+    from facerecon.data.synth.render import Renderer
 
     return Renderer(FaceModel.load(shared_data / "ict_facekit" / "ict_facekit_head_f16.npz"))
 
@@ -55,7 +55,7 @@ def test_mask_is_the_visible_face(renderer):
 
 
 def test_synth_command_writes_resumable_shards(tmp_path, shared_data):
-    from facerecon.synth import engine
+    from facerecon.data.synth import engine
 
     rate = engine.synthesise(tmp_path, count=5, seed=0, workers=1, data_dir=shared_data, shard_size=3)
     shards = list_shards(tmp_path)
@@ -71,7 +71,7 @@ def test_synth_command_writes_resumable_shards(tmp_path, shared_data):
 def test_workers_on_their_own_cores_render_the_same_shards(tmp_path, shared_data, monkeypatch):
     """Workers pinned to their shares of the cores, thread pools sized to them, change nothing in the output: two
     write the shards one writes. The thread settings they start with are the caller's again afterwards."""
-    from facerecon.synth import engine
+    from facerecon.data.synth import engine
 
     monkeypatch.setenv("OMP_NUM_THREADS", "7")
     monkeypatch.delenv("OPENBLAS_NUM_THREADS", raising=False)
@@ -86,10 +86,10 @@ def test_workers_on_their_own_cores_render_the_same_shards(tmp_path, shared_data
 def test_portrait_unwrap_round_trip(shared_data, detector):
     """A portrait unwrapped into canonical UV space gives back, at each vertex's UV, the photo's colour at that
     landmark (for the frontal, unforeshortened part of the face)."""
-    from facerecon.image_io import load_image
-    from facerecon.raster import sample_bilinear
-    from facerecon.synth.detail import sample_texture
-    from facerecon.synth.textures import CanonicalMesh, unwrap_photo
+    from facerecon.preprocess.image_io import load_image
+    from facerecon.surface.raster import sample_bilinear
+    from facerecon.data.synth.detail import sample_texture
+    from facerecon.data.synth.textures import CanonicalMesh, unwrap_photo
 
     mesh = CanonicalMesh.load(shared_data)
     rgb = load_image(sorted((shared_data / "frll" / "neutral_front").glob("*.jpg"))[0])
@@ -108,8 +108,8 @@ def test_portrait_unwrap_round_trip(shared_data, detector):
 
 
 def test_ict_vertices_map_into_the_canonical_face(shared_data):
-    from facerecon.synth.face_model import FaceModel
-    from facerecon.synth.textures import CanonicalMesh, ict_uv_map
+    from facerecon.data.synth.face_model import FaceModel
+    from facerecon.data.synth.textures import CanonicalMesh, ict_uv_map
 
     model = FaceModel.load(shared_data / "ict_facekit" / "ict_facekit_head_f16.npz")
     uv = ict_uv_map(model.neutral, model.landmarks68, CanonicalMesh.load(shared_data))
@@ -122,9 +122,9 @@ def test_ict_vertices_map_into_the_canonical_face(shared_data):
 def test_depth_is_the_ray_cast_of_the_sampled_head(renderer):
     """Rebuild the sampled head from its parameters, cast every crop pixel's ray at the whole mesh (no culling)
     independently of the renderer, and compare with the rendered coarse depth over the mask."""
-    from facerecon.align import apply_affine, invert_affine
-    from facerecon.raster import cast_rays, pixel_centres
-    from facerecon.synth.render import rotation
+    from facerecon.preprocess.align import apply_affine, invert_affine
+    from facerecon.surface.raster import cast_rays, pixel_centres
+    from facerecon.data.synth.render import rotation
 
     s = renderer.render(11)
     p, m = s.params, renderer.model

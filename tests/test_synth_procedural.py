@@ -4,12 +4,12 @@ import cv2
 import numpy as np
 import pytest
 
-from facerecon.align import invert_affine, apply_affine
-from facerecon.raster import cast_rays, pixel_centres
-from facerecon.synth.camera import CropCamera
-from facerecon.synth.detail import displaced_hits, displacement_map
-from facerecon.synth.face_model import EXPRESSION_GROUPS, FACE, HEAD, FaceModel
-from facerecon.synth.render import Renderer, rotation
+from facerecon.preprocess.align import invert_affine, apply_affine
+from facerecon.surface.raster import cast_rays, pixel_centres
+from facerecon.data.synth.camera import CropCamera
+from facerecon.data.synth.detail import displaced_hits, displacement_map
+from facerecon.data.synth.face_model import EXPRESSION_GROUPS, FACE, HEAD, FaceModel
+from facerecon.data.synth.render import Renderer, rotation
 
 H, R, EXTENT = 10.0, 12.0, 9.0  # dome height, curvature radius, half size (cm)
 FACE_HALF = (6.0, 7.0)  # the face region: |x| < 6, |y| < 7 (cm)
@@ -147,7 +147,7 @@ def test_detail_is_the_depth_change_of_the_displaced_surface():
 def test_determinism_and_framing_contract(dome_model):
     """The same seed renders the same sample; the crop is align.crop_affine of the landmarks the renderer
     'detected', so aligning them again (now in crop pixels) gives the identity."""
-    from facerecon.align import crop_affine
+    from facerecon.preprocess.align import crop_affine
 
     renderer = Renderer(dome_model)
     a, b, c = renderer.render(5), renderer.render(5), renderer.render(6)
@@ -170,7 +170,7 @@ def test_flatten_shading_removes_the_studio_light_and_keeps_the_skin_texture():
     """A portrait texture lit brighter towards its top, with fine texture and a dark crease on it, loses the light
     ramp (which would meet the procedural fill in a step) but keeps its colour, crease and texture; the inpainted
     fill outside the photo skin (alpha 0) does not leak into the result."""
-    from facerecon.synth.textures import flatten_shading
+    from facerecon.data.synth.textures import flatten_shading
 
     size = 128
     yy, xx = np.mgrid[0:size, 0:size]

@@ -11,10 +11,10 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from facerecon.model.losses import mask_loss
-from facerecon.pseudo_labels import forehead_band
-from facerecon.shards import shard_path, write_shard
-from facerecon.train import ShardData, TrainConfig, compute_losses
+from facerecon.training.losses import mask_loss
+from facerecon.data.pseudo_labels import forehead_band
+from facerecon.data.shards import shard_path, write_shard
+from facerecon.training.train import ShardData, TrainConfig, compute_losses
 
 from .conftest import ROOT
 

@@ -12,7 +12,7 @@ import trimesh
 from PIL import Image
 
 from .mesh import texture_uv
-from .predictor import FaceReconstruction
+from ..predictor import FaceReconstruction
 
 FORMATS = ("glb", "obj", "ply", "stl")
 

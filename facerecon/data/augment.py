@@ -10,7 +10,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from .align import CANONICAL_LANDMARKS, CROP_SIZE
+from ..preprocess.align import CANONICAL_LANDMARKS, CROP_SIZE
 from .synth.appearance import HAIR_COLOURS, draw_glasses
 
 _SUBPIXEL_BITS = 4  # cv2.polylines takes fixed-point coordinates: anti-aliased strands at sub-pixel positions

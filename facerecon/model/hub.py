@@ -16,8 +16,8 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
-from .errors import ModelFileError
-from .model import FaceReconNet, NetworkConfig
+from ..errors import ModelFileError
+from ..model import FaceReconNet, NetworkConfig
 
 log = logging.getLogger("facerecon")
 
@@ -195,7 +195,7 @@ tags: [face-reconstruction, depth-estimation, 3d]
 Single-photo 3D face reconstruction: a ResNet18 + FPN network predicting a face mask, a coarse depth map and a
 detail displacement map for a 256x256 aligned face crop (see the facerecon repository, docs/representation.md).
 
-Load with `facerecon.hub.load_pretrained("<this folder or repo id>")`.
+Load with `facerecon.model.hub.load_pretrained("<this folder or repo id>")`.
 
 ## Configuration
 {params}

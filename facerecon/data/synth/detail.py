@@ -10,7 +10,7 @@ from typing import Callable
 import cv2
 import numpy as np
 
-from ..raster import sample_bilinear
+from ...surface.raster import sample_bilinear
 from .appearance import smooth_noise
 
 TEXTURE_SIZE = 256  # texels across the face tile (the crop shows the tile at about one texel per pixel)

@@ -31,7 +31,7 @@ EXPRESSION_GROUPS = {
 def default_data_dir() -> Path:
     import os
 
-    return Path(os.environ.get("FACERECON_DATA", Path(__file__).resolve().parents[3] / "shared" / "data"))
+    return Path(os.environ.get("FACERECON_DATA", Path(__file__).resolve().parents[4] / "shared" / "data"))
 
 
 @dataclass

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .model import FaceReconNet
+from ..model import FaceReconNet
 
 log = logging.getLogger("facerecon")
 ONNX_CACHE = Path.home() / ".cache" / "facerecon" / "onnx"

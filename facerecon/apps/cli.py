@@ -8,10 +8,10 @@ from pathlib import Path
 def _predict(args: argparse.Namespace) -> int:
     import time
 
-    from .errors import FaceReconError
-    from .export import FORMATS, write_maps, write_mesh
-    from .mesh import build_mesh
-    from .predictor import FaceReconstructor
+    from ..errors import FaceReconError
+    from ..surface.export import FORMATS, write_maps, write_mesh
+    from ..surface.mesh import build_mesh
+    from ..predictor import FaceReconstructor
 
     formats = [f for f in args.formats.split(",") if f]
     unknown = sorted(set(formats) - set(FORMATS))
@@ -52,8 +52,8 @@ def _figure(args: argparse.Namespace) -> int:
     import cv2
     import numpy as np
 
-    from .predictor import FaceReconstructor
-    from .visualize import figure_row
+    from ..predictor import FaceReconstructor
+    from ..surface.visualize import figure_row
 
     reconstructor = FaceReconstructor.from_pretrained(args.model, args.revision, flip_average=args.flip_average)
     rows = [figure_row(face) for path in args.images for face in reconstructor(path)[: args.max_faces]]
@@ -63,8 +63,8 @@ def _figure(args: argparse.Namespace) -> int:
 
 
 def _export_onnx(args: argparse.Namespace) -> int:
-    from .backends import export_onnx
-    from .hub import load_pretrained
+    from ..model.backends import export_onnx
+    from ..model.hub import load_pretrained
 
     path = export_onnx(load_pretrained(args.model, args.revision), args.out)
     print(f"wrote {path}")
@@ -72,8 +72,8 @@ def _export_onnx(args: argparse.Namespace) -> int:
 
 
 def _evaluate(args: argparse.Namespace) -> int:
-    from .evaluate import evaluate
-    from .predictor import COARSE_SMOOTHING_PX
+    from ..training.evaluate import evaluate
+    from ..predictor import COARSE_SMOOTHING_PX
 
     smoothing = COARSE_SMOOTHING_PX if args.coarse_smoothing is None else args.coarse_smoothing
     if smoothing < 0:
@@ -86,8 +86,8 @@ def _evaluate(args: argparse.Namespace) -> int:
 
 
 def _synth(args: argparse.Namespace) -> int:
-    from .shards import list_shards
-    from .synth.engine import preview_grid, synthesise
+    from ..data.shards import list_shards
+    from ..data.synth.engine import preview_grid, synthesise
 
     rate = synthesise(args.out, args.count, args.seed, args.workers, args.data, textures=args.textures)
     print(f"{rate:.1f} samples/s")
@@ -97,7 +97,7 @@ def _synth(args: argparse.Namespace) -> int:
 
 
 def _pseudo_label(args: argparse.Namespace) -> int:
-    from .pseudo_labels import pseudo_label_photos
+    from ..data.pseudo_labels import pseudo_label_photos
 
     n = pseudo_label_photos(args.photos, args.out, args.split)
     print(f"{n} photos labelled into {args.out}")
@@ -105,8 +105,8 @@ def _pseudo_label(args: argparse.Namespace) -> int:
 
 
 def _textures(args: argparse.Namespace) -> int:
-    from .synth.face_model import default_data_dir
-    from .synth.textures import build_skin_textures
+    from ..data.synth.face_model import default_data_dir
+    from ..data.synth.textures import build_skin_textures
 
     skin = build_skin_textures(args.photos, args.data or default_data_dir(), args.split)
     skin.save(args.out)
@@ -115,7 +115,7 @@ def _textures(args: argparse.Namespace) -> int:
 
 
 def _train(args: argparse.Namespace) -> int:
-    from . import train
+    from ..training import train
 
     return train.main(args.overrides)
 
@@ -156,7 +156,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=_figure)
 
     s = sub.add_parser("export-onnx", help="export the network to ONNX (dynamic batch, 256x256)")
-    s.add_argument("--out", type=Path, default=Path("weights/model.onnx"))
+    s.add_argument("--out", type=Path, default=Path("model.onnx"))
     _model_args(s)
     s.set_defaults(func=_export_onnx)
 
@@ -209,7 +209,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     import logging
 
-    from .errors import FaceReconError
+    from ..errors import FaceReconError
 
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
     args = build_parser().parse_args(argv)

@@ -18,8 +18,8 @@ import cv2
 import numpy as np
 import open3d as o3d
 
-from ..align import similarity_lstsq
-from ..raster import cast_pixels, sample_bilinear
+from ...preprocess.align import similarity_lstsq
+from ...surface.raster import cast_pixels, sample_bilinear
 
 TEXTURE_SIZE = 512
 SHADING_SIGMA = 12.0  # texels (the face spans about 400): coarser than creases and pores, finer than the light
@@ -146,9 +146,9 @@ def ict_uv_map(ict_neutral: np.ndarray, ict_landmarks68: np.ndarray, mesh: Canon
 
 def build_skin_textures(photos: list[Path], data_dir: Path, split: str = "train") -> SkinTextures:
     """Unwrap the largest face of every photo (folders expand to .jpg/.png; split as in pseudo_labels)."""
-    from ..detect import FaceDetector
-    from ..errors import FaceReconError
-    from ..image_io import load_image
+    from ...preprocess.detect import FaceDetector
+    from ...errors import FaceReconError
+    from ...preprocess.image_io import load_image
     from ..splits import photo_files
     from .face_model import FaceModel
 

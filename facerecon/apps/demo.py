@@ -16,12 +16,12 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from . import visualize
-from .align import CANONICAL_LANDMARKS, apply_affine
-from .export import write_maps, write_mesh
-from .image_io import load_image
-from .mesh import build_mesh
-from .predictor import FaceReconstruction, FaceReconstructor
+from ..surface import visualize
+from ..preprocess.align import CANONICAL_LANDMARKS, apply_affine
+from ..surface.export import write_maps, write_mesh
+from ..preprocess.image_io import load_image
+from ..surface.mesh import build_mesh
+from ..predictor import FaceReconstruction, FaceReconstructor
 
 SMALL_FACE_PX = 60  # faces narrower than this (in the photo) give a warning: little detail to recover
 LARGE_PHOTO_PX = 16_000_000

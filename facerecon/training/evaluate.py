@@ -8,7 +8,7 @@
     = flattened, above = exaggerated; median over the faces), the shape correlation (Pearson r of the coarse
     depths once each one's best-fitting plane is removed) with the truth, and the same for MediaPipe Face Mesh run
     on the rendered crops (the pseudo-labels' source, so that the real-photo numbers below can be read against it),
-    detail correlation (also with hair strands and glasses rims drawn over the faces, facerecon.augment; and per
+    detail correlation (also with hair strands and glasses rims drawn over the faces, facerecon.data.augment; and per
     quarter of the faces sorted by wrinkle depth, with the predicted / true amplitude; and how alike the detail of
     different faces is, between_faces_r), normal angular error of the final depth;
 (b) held-out real portraits (the fixed split of splits.is_held_out): mask IoU against MediaPipe's face
@@ -31,17 +31,17 @@ from typing import TYPE_CHECKING
 import cv2
 import numpy as np
 
-from .align import apply_affine, affine_scale
-from .augment import add_thin_occluders
-from .export import write_mesh
-from .mesh import build_mesh
-from .errors import FaceReconError
-from .predictor import COARSE_SMOOTHING_PX, FaceReconstructor
-from .raster import sample_bilinear
-from .visualize import figure_row, normals_from_depth
+from ..preprocess.align import apply_affine, affine_scale
+from ..data.augment import add_thin_occluders
+from ..surface.export import write_mesh
+from ..surface.mesh import build_mesh
+from ..errors import FaceReconError
+from ..predictor import COARSE_SMOOTHING_PX, FaceReconstructor
+from ..surface.raster import sample_bilinear
+from ..surface.visualize import figure_row, normals_from_depth
 
 if TYPE_CHECKING:  # the engine (open3d) is imported only where synthetic faces are rendered
-    from .synth.render import Renderer
+    from ..data.synth.render import Renderer
 
 SYNTH_VAL_SEED = 2  # the evaluation set; training renders use other seeds (1, 3 to 8 so far), model selection a third
 BETWEEN_FACES_MAX = 100  # faces whose detail maps between_faces_r compares pairwise (4,950 pairs)
@@ -49,10 +49,10 @@ BETWEEN_FACES_MAX = 100  # faces whose detail maps between_faces_r compares pair
 
 def evaluation_renderer(data_dir: Path | None = None, textures: Path | None = None) -> "Renderer":
     """The renderer of the synthetic evaluation faces (textures: the skin set; None = procedural skin)."""
-    from .synth.engine import background_photos
-    from .synth.face_model import FaceModel, default_data_dir
-    from .synth.render import Renderer
-    from .synth.textures import SkinTextures
+    from ..data.synth.engine import background_photos
+    from ..data.synth.face_model import FaceModel, default_data_dir
+    from ..data.synth.render import Renderer
+    from ..data.synth.textures import SkinTextures
 
     data_dir = Path(data_dir or default_data_dir())
     return Renderer(FaceModel.load(data_dir / "ict_facekit" / "ict_facekit_head_f16.npz"),
@@ -61,9 +61,9 @@ def evaluation_renderer(data_dir: Path | None = None, textures: Path | None = No
 
 def synthetic_metrics(rec: FaceReconstructor, count: int, data_dir: Path | None,
                       textures: Path | None = None, seed: int = SYNTH_VAL_SEED) -> dict:
-    from .pseudo_labels import canonical_triangles
-    from .synth.engine import sample_seed
-    from .synth.face_model import default_data_dir
+    from ..data.pseudo_labels import canonical_triangles
+    from ..data.synth.engine import sample_seed
+    from ..data.synth.face_model import default_data_dir
 
     data_dir = Path(data_dir or default_data_dir())
     renderer = evaluation_renderer(data_dir, textures)
@@ -138,7 +138,7 @@ def mediapipe_of_crop(detector, crop: np.ndarray,
     """MediaPipe Face Mesh of a face crop, rasterised in the crop's frame as the pseudo-labels are: (mask, coarse
     depth), or None when it finds no face. The crop is padded by reflection first: Face Mesh wants room around
     the face."""
-    from .pseudo_labels import rasterise_mesh
+    from ..data.pseudo_labels import rasterise_mesh
 
     pad = crop.shape[0] // 2
     padded = cv2.copyMakeBorder(crop, pad, pad, pad, pad, cv2.BORDER_REFLECT_101)
@@ -178,7 +178,7 @@ def between_faces_r(maps: list[tuple[np.ndarray, np.ndarray]]) -> float:
 
 
 def real_metrics(rec: FaceReconstructor, photos: list[Path], data_dir: Path | None) -> dict:
-    from .pseudo_labels import canonical_triangles, label_face
+    from ..data.pseudo_labels import canonical_triangles, label_face
 
     triangles = canonical_triangles(data_dir)
     ious, failures, times, network = [], [], [], []
@@ -237,7 +237,7 @@ def real_metrics(rec: FaceReconstructor, photos: list[Path], data_dir: Path | No
 
 
 def held_out_photos(data_dir: Path) -> list[Path]:
-    from .splits import photo_files
+    from ..data.splits import photo_files
 
     return photo_files([data_dir / "congress", data_dir / "frll" / "neutral_front", data_dir / "frll" / "smiling_front"],
                        "heldout")
@@ -246,7 +246,7 @@ def held_out_photos(data_dir: Path) -> list[Path]:
 def evaluate(model: str | None, out: Path, synth_count: int, data_dir: Path | None, backend: str = "torch",
              textures: Path | None = None, flip_average: bool = True, synth_seed: int = SYNTH_VAL_SEED,
              coarse_smoothing_px: float = COARSE_SMOOTHING_PX) -> dict:
-    from .synth.face_model import default_data_dir
+    from ..data.synth.face_model import default_data_dir
 
     data_dir = Path(data_dir or default_data_dir())
     rec = FaceReconstructor.from_pretrained(model, backend=backend, device="auto", flip_average=flip_average,

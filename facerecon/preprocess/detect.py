@@ -14,7 +14,7 @@ import cv2
 import numpy as np
 
 from .align import warp_to_crop
-from .errors import NoFaceFound
+from ..errors import NoFaceFound
 
 MAX_FACES = int(os.environ.get("FACERECON_MAX_FACES", 8))
 DETECT_MAX_SIDE = 1280  # detection runs on a copy no larger than this

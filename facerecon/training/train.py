@@ -29,11 +29,11 @@ import torch.distributed as dist
 from torch.nn import functional as F
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
-from .augment import add_thin_occluders
-from .backends import pick_device
-from .model import FaceReconNet, NetworkConfig
-from .model.losses import mask_loss, masked_smooth_l1
-from .shards import MASK_UNLABELLED, VALID_COARSE, VALID_DETAIL, list_shards
+from ..data.augment import add_thin_occluders
+from ..model.backends import pick_device
+from ..model import FaceReconNet, NetworkConfig
+from .losses import mask_loss, masked_smooth_l1
+from ..data.shards import MASK_UNLABELLED, VALID_COARSE, VALID_DETAIL, list_shards
 
 CACHE = Path.home() / ".cache" / "facerecon"
 
@@ -43,7 +43,7 @@ class TrainConfig:
     synth_dirs: list[str] = field(default_factory=lambda: [str(CACHE / "data" / "synth_v1")])
     real_dirs: list[str] = field(default_factory=lambda: [str(CACHE / "data" / "real_v5")])
     out_dir: str = str(CACHE / "runs" / "main")
-    init_from: str = "weights"  # used only when out_dir has no checkpoint; "" = random init
+    init_from: str = "facerecon/weights"  # used only when out_dir has no checkpoint; "" = random init
     network_config: str = ""  # config.json for a randomly initialised network; "" = the shipped width
     val_fraction: float = 0.03  # last part of each source, never trained on
     batch_size: int = 16
@@ -123,7 +123,7 @@ class ShardData:
     def batch(self, idx: np.ndarray, res: int, rng: np.random.Generator | None = None,
               thin_occluders: float = 0.0) -> dict[str, torch.Tensor]:
         """Tensors at resolution res (depth values rescaled with it); rng given = augment (flip, colour, and
-        facerecon.augment's thin occluders on a share thin_occluders of the images)."""
+        facerecon.data.augment's thin occluders on a share thin_occluders of the images)."""
         a = self.arrays
         face, labelled = a["mask"][idx] == 1, a["mask"][idx] != MASK_UNLABELLED
         images = a["image"][idx] if rng is None else add_thin_occluders(rng, a["image"][idx], face, thin_occluders)
@@ -260,7 +260,7 @@ def main(overrides: list[str] | None = None) -> int:
     real = ShardData([d for d in cfg.real_dirs if d and Path(d).exists()], cfg.val_fraction, cfg.limit_samples)
     log(f"data: {len(synth)} synthetic + {len(real)} real training samples")
 
-    from .hub import load_pretrained, save_pretrained  # deferred: hub imports the network too
+    from ..model.hub import load_pretrained, save_pretrained  # deferred: hub imports the network too
 
     ckpt_path = out / "checkpoint.pt"
     step = samples_seen = 0

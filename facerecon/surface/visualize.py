@@ -4,8 +4,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from .align import MM_PER_CROP_PIXEL
-from .predictor import FaceReconstruction
+from ..preprocess.align import MM_PER_CROP_PIXEL
+from ..predictor import FaceReconstruction
 
 
 def normals_from_depth(depth: np.ndarray) -> np.ndarray:

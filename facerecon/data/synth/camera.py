@@ -11,8 +11,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..align import apply_affine, invert_affine
-from ..raster import pixel_centres
+from ...preprocess.align import apply_affine, invert_affine
+from ...surface.raster import pixel_centres
 
 
 @dataclass

@@ -1,8 +1,8 @@
 """Render one training sample straight into the inference crop, with exact mask, coarse depth and detail.
 
-Camera: perspective (facerecon.synth.camera). A longer lens further away frames a face the same way once cropped,
+Camera: perspective (facerecon.data.synth.camera). A longer lens further away frames a face the same way once cropped,
 so what is sampled is the distance (30 cm selfie to 2.5 m telephoto) and the position off the optical axis. The
-rendered landmarks go through facerecon.align exactly as detected landmarks do at inference, so the framing is the
+rendered landmarks go through facerecon.preprocess.align exactly as detected landmarks do at inference, so the framing is the
 inference framing. Every crop pixel centre's ray is cast; depth is the hit's distance along the crop's line of sight
 (the ray through the crop centre: all the crop can show) in crop pixels at the face (larger = nearer), detail the
 change of that depth where the displaced skin meets the same ray.
@@ -15,8 +15,8 @@ import cv2
 import numpy as np
 import open3d as o3d
 
-from ..align import CROP_SIZE, apply_affine, crop_affine, rescale_affine
-from ..raster import cast_rays
+from ...preprocess.align import CROP_SIZE, apply_affine, crop_affine, rescale_affine
+from ...surface.raster import cast_rays
 from . import appearance
 from .camera import CropCamera
 from .detail import TEXTURE_SIZE, displaced_hits, displacement_map, sample_texture
@@ -59,7 +59,7 @@ def _texels_per_pixel(tex_uv: np.ndarray, hit: np.ndarray, skin: np.ndarray, siz
 class Renderer:
     def __init__(self, model: FaceModel, photos: list[np.ndarray] | None = None, size: int = CROP_SIZE,
                  skin: SkinTextures | None = None):
-        """photos: background sources; skin: portrait textures (facerecon.synth.textures), else procedural skin."""
+        """photos: background sources; skin: portrait textures (facerecon.data.synth.textures), else procedural skin."""
         self.model, self.photos, self.size = model, photos or [], size
         self.skin = None if skin is None else SkinTextures(flatten_shading(skin.images), skin.ict_uv)
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from .errors import ImageReadError
+from ..errors import ImageReadError
 
 # Settings (environment variables override them): refuse decompression bombs and huge uploads early.
 MAX_PIXELS = int(os.environ.get("FACERECON_MAX_PIXELS", 50_000_000))
