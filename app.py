@@ -16,8 +16,8 @@ os.environ.setdefault("GRADIO_TEMP_DIR", str(Path(tempfile.gettempdir()) / "face
 import gradio as gr  # noqa: E402
 
 from facerecon.apps import demo  # noqa: E402
-from facerecon.errors import FaceReconError, ImageReadError, NoFaceFound  # noqa: E402
-from facerecon.predictor import FaceReconstruction, FaceReconstructor  # noqa: E402
+from facerecon import FaceReconError, ImageReadError, NoFaceFound  # noqa: E402
+from facerecon import FaceReconstruction, FaceReconstructor  # noqa: E402
 
 demo.tune_memory_for_serving()
 EXAMPLES = Path(__file__).parent / "examples"

@@ -54,7 +54,7 @@ def groove_depths(rec: FaceReconstructor, crops: list[tuple[np.ndarray, np.ndarr
         if line is None:
             continue
         dark = np.clip(rgb * (1 - darkening * line[..., None]), 0, 255).round().astype(np.uint8)
-        _, _, detail = rec.predict_crops(np.stack([rgb, dark]))
+        _, _, detail = rec.predict(np.stack([rgb, dark]))
         out.append(float((detail[1] - detail[0])[line > 0.5].mean()))
     return np.array(out)
 
@@ -70,7 +70,7 @@ def main() -> None:
     real = []
     for path in held_out_photos(data):
         rgb = cv2.cvtColor(cv2.imread(str(path)), cv2.COLOR_BGR2RGB)
-        detections = rec.detector(rgb)
+        detections = rec.detector.detect(rgb)
         if detections:
             face = rec(rgb, faces=detections[:1])[0]
             real.append((face.crop_rgb, face.mask > 0.5))

@@ -33,7 +33,7 @@ def correlations(rec: FaceReconstructor, samples: list) -> dict[str, float]:
     """Mean per-face r at full resolution, above (low-pass) and below (high-pass) each sigma."""
     rs: dict[str, list[float]] = {"full": []}
     for s in samples:
-        mask, _, detail = (a[0] for a in rec.predict_crops(s.image[None]))
+        mask, _, detail = (a[0] for a in rec.predict(s.image[None]))
         where = s.valid_detail & (mask > 0.5)
         rs["full"].append(np.corrcoef(detail[where], s.detail[where])[0, 1])
         for sigma in SIGMAS_PX:

@@ -46,9 +46,9 @@ def network_table(runs: int, threads: int, tmp: Path) -> list[str]:
                         ("full (paper-sized, untrained)", FaceReconNet(NetworkConfig.full_width()).eval())]:
         params = sum(p.numel() for p in model.parameters()) / 1e6
         backend = TorchBackend(model, "cpu")
-        torch_ms = median_ms(lambda: backend(x), runs)
+        torch_ms = median_ms(lambda: backend.run(x), runs)
         onnx = OnnxBackend(export_onnx(model, tmp / f"{len(rows)}.onnx"), "cpu", threads)
-        onnx_ms = median_ms(lambda: onnx(x), runs)
+        onnx_ms = median_ms(lambda: onnx.run(x), runs)
         rows.append(f"| {name} | {params:.1f} M | {torch_ms:.1f} | {onnx_ms:.1f} |")
     return rows
 

@@ -72,7 +72,7 @@ def main() -> None:
             grey[keep] = sample.image.astype(np.float32).mean(-1)
             if keep == "all":
                 face = sample
-        mask, _, detail = (a[0] for a in rec.predict_crops(face.image[None]))
+        mask, _, detail = (a[0] for a in rec.predict(face.image[None]))
         where = face.valid_detail & (mask > 0.5)
         label = face.detail[where]
         if where.sum() < 100 or label.std() == 0:

@@ -1,59 +1,30 @@
-"""Photo -> list of FaceReconstruction: decode, detect, align, one batched network pass, post-process."""
+"""FaceReconstructor: a photo -> list[FaceReconstruction], in named stages: detect -> crop -> predict.
+
+Meshes and files follow from each result (FaceReconstruction.mesh / .export, or facerecon.build_mesh /
+facerecon.export_face). torch is imported only when the torch backend is built.
+"""
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
 import numpy as np
 
-from .preprocess.align import CROP_SIZE, crop_affine, rescale_affine, warp_to_crop
-from .model.backends import OnnxBackend, TorchBackend, cached_onnx_path, export_onnx
-from .preprocess.detect import DetectedFace, FaceDetector
 from .errors import NoFaceFound
+from .model.backends import Backend, OnnxBackend, TorchBackend, cached_onnx_path
+from .preprocess.align import CROP_SIZE, crop_affine, rescale_affine, warp_to_crop
+from .preprocess.detect import DetectedFace, FaceDetector
 from .preprocess.image_io import ImageInput, load_image
+from .result import FaceReconstruction
 
 TEXTURE_SCALE = 2  # textures are sampled from the photo at twice the crop resolution
 MAX_BATCH = 64  # crops per network call: the ONNX export's largest batch
 # The coarse head predicts at 1/4 of the crop and is upsampled bilinearly: its slope changes every 4 px, which
 # shaded meshes show as a grid. A Gaussian of this sigma (crop px) removes it; chosen on the selection set
-# (render seed 9; README: "Coarse depth smoothing").
+# (render seed 9; docs/quality.md, "Coarse depth smoothing").
 COARSE_SMOOTHING_PX = 1.0
-
-
-@dataclass
-class FaceReconstruction:
-    """One face, all maps S x S in the crop frame (docs/representation.md)."""
-
-    mask: np.ndarray  # float32 probability that the pixel is face
-    coarse_depth: np.ndarray  # float32 crop pixels, larger = nearer, zero mean over mask > 0.5
-    detail: np.ndarray  # float32 crop pixels, added to the coarse depth
-    crop_affine: np.ndarray  # 2x3 image -> crop ([u, v] = A @ [x, y, 1], pixel centres at integers)
-    crop_rgb: np.ndarray  # S x S x 3 uint8, the network's input
-    texture_rgb: np.ndarray  # (TEXTURE_SCALE*S)^2 x 3 uint8, the same crop sampled finer from the photo
-    box: np.ndarray  # x0, y0, x1, y1 in image pixels
-    landmarks5: np.ndarray  # 5 x 2 image pixels
-    score: float
-    timings: dict[str, float] = field(default_factory=dict)  # milliseconds per stage
-
-    @property
-    def depth(self) -> np.ndarray:
-        """Final depth = coarse + detail."""
-        return self.coarse_depth + self.detail
-
-    def save(self, path: Path, compress: bool = True) -> Path:
-        """All arrays (and depth = coarse + detail) in one .npz; FaceReconstruction.load reads it back.
-        compress=False writes 25% more bytes about 40x faster (for files that only the server reads back)."""
-        arrays = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "timings"}
-        (np.savez_compressed if compress else np.savez)(path, depth=self.depth, **arrays)
-        return Path(path)
-
-    @classmethod
-    def load(cls, path: Path) -> "FaceReconstruction":
-        with np.load(path, allow_pickle=False) as z:
-            return cls(**{f.name: z[f.name] for f in fields(cls) if f.name not in ("timings", "score")},
-                       score=float(z["score"]))
 
 
 def to_batch(crops: np.ndarray) -> np.ndarray:
@@ -78,17 +49,29 @@ def postprocess(logits: np.ndarray, coarse: np.ndarray,
     return mask, coarse
 
 
+@dataclass
+class Crops:
+    """The aligned crops of N faces of one photo (docs/representation.md)."""
+
+    rgb: np.ndarray  # N x S x S x 3 uint8: the network's input
+    affines: np.ndarray  # N x 2 x 3: image -> crop
+    textures: np.ndarray  # N x (TEXTURE_SCALE*S) x (TEXTURE_SCALE*S) x 3 uint8: the same crops sampled finer
+
+
 class FaceReconstructor:
-    """reconstructor(image) -> list[FaceReconstruction], largest face first; raises ImageReadError / NoFaceFound.
+    """Photo -> list[FaceReconstruction], largest face first; raises ImageReadError / NoFaceFound.
+
+    The stages, each a method: detect (faces and landmarks), crop (align each face to the crop template), predict
+    (the network on the crops: mask, coarse depth, detail), and reconstruct, which runs them in turn;
+    `reconstructor(image)` is short for `reconstructor.reconstruct(image)`.
 
     flip_average: the network also sees every crop mirrored, and its outputs, mirrored back, are averaged with the
     plain ones (the crop template is left-right symmetric and training flips crops, so the mirror is a crop like
-    any other). Twice the network time; no evaluation metric got worse and most improved (`python -m facerecon
-    evaluate` with and without --no-flip-average; the README has the figures).
+    any other). Twice the network time; no evaluation metric got worse and most improved (docs/quality.md).
     coarse_smoothing_px: see COARSE_SMOOTHING_PX; 0 gives the network's coarse depth unsmoothed."""
 
-    def __init__(self, backend: TorchBackend | OnnxBackend, detector: FaceDetector | None = None,
-                 flip_average: bool = True, coarse_smoothing_px: float = COARSE_SMOOTHING_PX):
+    def __init__(self, backend: Backend, detector: FaceDetector | None = None, flip_average: bool = True,
+                 coarse_smoothing_px: float = COARSE_SMOOTHING_PX):
         self.backend = backend
         self.detector = detector or FaceDetector()
         self.flip_average = flip_average
@@ -98,7 +81,9 @@ class FaceReconstructor:
     def from_pretrained(cls, source: str | Path | None = None, revision: str | None = None, backend: str = "torch",
                         device: str = "auto", detector: FaceDetector | None = None,
                         flip_average: bool = True,
-                        coarse_smoothing_px: float = COARSE_SMOOTHING_PX) -> "FaceReconstructor":
+                        coarse_smoothing_px: float = COARSE_SMOOTHING_PX) -> FaceReconstructor:
+        """source: a local model folder or a Hugging Face repo id (None: $FACERECON_MODEL or the published model,
+        falling back to the bundled weights; facerecon.model.hub.resolve_weights); backend: torch or onnx."""
         from .model.hub import WEIGHTS_NAME, load_pretrained, resolve_weights
 
         if backend == "torch":
@@ -110,6 +95,8 @@ class FaceReconstructor:
             if not onnx_path.is_file():
                 onnx_path = cached_onnx_path(folder / WEIGHTS_NAME)
                 if not onnx_path.is_file():
+                    from .model.backends import export_onnx
+
                     export_onnx(load_pretrained(folder), onnx_path)
             return cls(OnnxBackend(onnx_path, device), detector, flip_average, coarse_smoothing_px)
         raise ValueError(f"backend must be 'torch' or 'onnx', not {backend!r}")
@@ -118,12 +105,26 @@ class FaceReconstructor:
     def device(self) -> str:
         return self.backend.device
 
-    def predict_crops(self, crops: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """N x S x S x 3 uint8 aligned crops -> (mask probability, coarse depth, detail), each N x S x S."""
+    def detect(self, rgb: np.ndarray) -> list[DetectedFace]:
+        """H x W x 3 uint8 photo -> its faces with landmarks, largest first; NoFaceFound when there is none."""
+        faces = self.detector.detect(rgb)
+        if not faces:
+            raise NoFaceFound("no face was found in the image")
+        return faces
+
+    def crop(self, rgb: np.ndarray, faces: list[DetectedFace]) -> Crops:
+        """Align each face to the crop template (facerecon.preprocess.align), and sample its texture finer."""
+        affines = np.stack([crop_affine(f.landmarks5) for f in faces])
+        return Crops(rgb=np.stack([warp_to_crop(rgb, a) for a in affines]), affines=affines,
+                     textures=np.stack([warp_to_crop(rgb, rescale_affine(a, TEXTURE_SCALE), CROP_SIZE * TEXTURE_SCALE)
+                                        for a in affines]))
+
+    def predict(self, crops: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """N x S x S x 3 uint8 aligned crops -> (mask probability, coarse depth, detail), each N x S x S float32."""
         batch = to_batch(crops)
         if self.flip_average:
             batch = np.concatenate([batch, np.ascontiguousarray(batch[..., ::-1])])
-        chunks = [self.backend(batch[i:i + MAX_BATCH]) for i in range(0, len(batch), MAX_BATCH)]
+        chunks = [self.backend.run(batch[i:i + MAX_BATCH]) for i in range(0, len(batch), MAX_BATCH)]
         logits, coarse, detail = (np.concatenate(outs) for outs in zip(*chunks))
         if self.flip_average:
             n = len(crops)
@@ -131,23 +132,25 @@ class FaceReconstructor:
         mask, coarse = postprocess(logits, coarse, self.coarse_smoothing_px)
         return mask, coarse, detail
 
-    def __call__(self, image: ImageInput, faces: list[DetectedFace] | None = None) -> list[FaceReconstruction]:
+    def reconstruct(self, image: ImageInput, faces: list[DetectedFace] | None = None) -> list[FaceReconstruction]:
+        """A photo (path, bytes, PIL image or H x W x 3 array) -> one FaceReconstruction per face, largest first.
+        faces: detections to use instead of running the detector."""
         t0 = time.perf_counter()
         rgb = load_image(image)
         t1 = time.perf_counter()
-        faces = self.detector(rgb) if faces is None else faces
+        faces = self.detect(rgb) if faces is None else faces
         if not faces:
             raise NoFaceFound("no face was found in the image")
         t2 = time.perf_counter()
-        affines = [crop_affine(f.landmarks5) for f in faces]
-        crops = np.stack([warp_to_crop(rgb, a) for a in affines])
-        textures = [warp_to_crop(rgb, rescale_affine(a, TEXTURE_SCALE), CROP_SIZE * TEXTURE_SCALE) for a in affines]
+        crops = self.crop(rgb, faces)
         t3 = time.perf_counter()
-        mask, coarse, detail = self.predict_crops(crops)
+        mask, coarse, detail = self.predict(crops.rgb)
         t4 = time.perf_counter()
         timings = {"decode": (t1 - t0) * 1e3, "detect": (t2 - t1) * 1e3, "align": (t3 - t2) * 1e3,
                    "network": (t4 - t3) * 1e3}
-        return [FaceReconstruction(mask=mask[i], coarse_depth=coarse[i], detail=detail[i], crop_affine=affines[i],
-                                   crop_rgb=crops[i], texture_rgb=textures[i], box=f.box, landmarks5=f.landmarks5,
-                                   score=f.score, timings=dict(timings))
+        return [FaceReconstruction(mask=mask[i], coarse_depth=coarse[i], detail=detail[i],
+                                   crop_affine=crops.affines[i], crop_rgb=crops.rgb[i], texture_rgb=crops.textures[i],
+                                   box=f.box, landmarks5=f.landmarks5, score=f.score, timings=dict(timings))
                 for i, f in enumerate(faces)]
+
+    __call__ = reconstruct

@@ -7,7 +7,7 @@ import numpy as np
 
 from facerecon.apps import demo
 from facerecon.preprocess.align import CANONICAL_LANDMARKS, crop_affine
-from facerecon.predictor import FaceReconstruction
+from facerecon import FaceReconstruction
 
 
 def test_small_faces_are_warned_about(reconstructor, astronaut):

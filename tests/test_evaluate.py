@@ -24,7 +24,7 @@ class GroundTruth:
 
         monkeypatch.setattr(Renderer, "render", keep)
 
-    def predict_crops(self, images: np.ndarray):
+    def predict(self, images: np.ndarray):
         s = self.sample
         changed = (images[0] != s.image).any(-1).mean()
         assert changed < 0.2  # the rendered crop itself, or it with thin occluders drawn over it

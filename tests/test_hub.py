@@ -44,7 +44,7 @@ def same_weights(a: FaceReconNet, b: FaceReconNet) -> bool:
 
 def test_local_folder_round_trip(tmp_path):
     model = tiny_model(3)
-    folder = save_pretrained(model, tmp_path / "m", dtype=torch.float32)
+    folder = save_pretrained(model, tmp_path / "m", dtype_name="float32")
     assert json.loads((folder / "config.json").read_text())["torch_dtype"] == "float32"
     assert "library_name: facerecon" in (folder / "README.md").read_text()
     loaded = load_pretrained(folder)

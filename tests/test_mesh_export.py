@@ -10,7 +10,7 @@ import trimesh
 from facerecon.preprocess.align import MM_PER_CROP_PIXEL
 from facerecon.surface.export import write_maps, write_mesh
 from facerecon.surface.mesh import build_mesh, texture_uv
-from facerecon.predictor import FaceReconstruction
+from facerecon import FaceReconstruction
 
 from .conftest import ROOT
 

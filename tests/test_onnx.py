@@ -16,10 +16,10 @@ def onnx_path(tmp_path_factory):
 def test_onnx_matches_torch_on_real_crops(onnx_path, reconstructor, astronaut):
     faces = reconstructor(np.concatenate([astronaut, astronaut[:, ::-1]], axis=1))
     batch = to_batch(np.stack([f.crop_rgb for f in faces]))
-    torch_out = TorchBackend(load_pretrained(ROOT / "facerecon" / "weights"), "cpu")(batch)
+    torch_out = TorchBackend(load_pretrained(ROOT / "facerecon" / "weights"), "cpu").run(batch)
     onnx = OnnxBackend(onnx_path, "auto")
     assert onnx.device == "cpu" and onnx.provider == "CPUExecutionProvider"  # no GPU here: it says so
-    for a, b in zip(torch_out, onnx(batch)):
+    for a, b in zip(torch_out, onnx.run(batch)):
         assert a.shape == b.shape == (2, 256, 256)
         assert np.abs(a - b).max() <= 1e-3
 

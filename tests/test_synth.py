@@ -93,7 +93,7 @@ def test_portrait_unwrap_round_trip(shared_data, detector):
 
     mesh = CanonicalMesh.load(shared_data)
     rgb = load_image(sorted((shared_data / "frll" / "neutral_front").glob("*.jpg"))[0])
-    face = detector(rgb)[0]
+    face = detector.detect(rgb)[0]
     texture, covered = unwrap_photo(rgb, face.mesh[:, :2], mesh)
     assert covered.mean() > 0.3
     vertex_uv = np.zeros((468, 2))

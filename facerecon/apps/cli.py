@@ -3,21 +3,16 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 from pathlib import Path
 
+
 def _predict(args: argparse.Namespace) -> int:
-    import time
-
     from ..errors import FaceReconError
-    from ..surface.export import FORMATS, write_maps, write_mesh
-    from ..surface.mesh import build_mesh
     from ..predictor import FaceReconstructor
+    from ..surface.export import check_formats, export_face
 
-    formats = [f for f in args.formats.split(",") if f]
-    unknown = sorted(set(formats) - set(FORMATS))
-    if unknown:
-        print(f"error: unknown mesh formats {unknown}; choose from {', '.join(FORMATS)}", file=sys.stderr)
-        return 2
+    formats = check_formats(f for f in args.formats.split(",") if f)
     reconstructor = FaceReconstructor.from_pretrained(args.model, args.revision, backend=args.backend,
                                                       device=args.device, flip_average=args.flip_average)
     print(f"backend {args.backend} on {reconstructor.device}", file=sys.stderr)
@@ -29,7 +24,7 @@ def _predict(args: argparse.Namespace) -> int:
             name, k = f"{stem}_{k}", k + 1
         used.add(name)
         try:
-            faces = reconstructor(path)
+            faces = reconstructor.reconstruct(path)
         except FaceReconError as e:
             message = str(e)
             print(message if message.startswith(str(path)) else f"{path}: {message}", file=sys.stderr)
@@ -38,12 +33,10 @@ def _predict(args: argparse.Namespace) -> int:
         for i, face in enumerate(faces):
             t0 = time.perf_counter()
             out_dir = args.out / name / f"face_{i}"
-            write_maps(face, out_dir)
-            mesh = build_mesh(face, detail_strength=args.detail_strength, target_triangles=args.decimate)
-            write_mesh(mesh, face.texture_rgb, out_dir, formats)
+            files = export_face(face, out_dir, formats, args.detail_strength, args.decimate)
             face.timings["mesh_and_export"] = (time.perf_counter() - t0) * 1e3
             box = ", ".join(f"{v:.0f}" for v in face.box)
-            print(f"{path} face {i}: box ({box}), {len(mesh.vertices)} vertices -> {out_dir} "
+            print(f"{path} face {i}: box ({box}), {len(files)} files -> {out_dir} "
                   f"(network {face.timings['network']:.0f} ms, mesh+export {face.timings['mesh_and_export']:.0f} ms)")
     return 1 if failures else 0
 
@@ -56,7 +49,7 @@ def _figure(args: argparse.Namespace) -> int:
     from ..surface.visualize import figure_row
 
     reconstructor = FaceReconstructor.from_pretrained(args.model, args.revision, flip_average=args.flip_average)
-    rows = [figure_row(face) for path in args.images for face in reconstructor(path)[: args.max_faces]]
+    rows = [figure_row(face) for path in args.images for face in reconstructor.reconstruct(path)[: args.max_faces]]
     cv2.imwrite(str(args.out), cv2.cvtColor(np.concatenate(rows, axis=0), cv2.COLOR_RGB2BGR))
     print(f"wrote {args.out}: crop | mask | depth | detail | shaded surface | mesh turned 35 degrees")
     return 0

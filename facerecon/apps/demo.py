@@ -16,12 +16,12 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from ..surface import visualize
+from ..predictor import FaceReconstructor
 from ..preprocess.align import CANONICAL_LANDMARKS, apply_affine
-from ..surface.export import write_maps, write_mesh
 from ..preprocess.image_io import load_image
-from ..surface.mesh import build_mesh
-from ..predictor import FaceReconstruction, FaceReconstructor
+from ..result import FaceReconstruction
+from ..surface import visualize
+from ..surface.export import export_face
 
 SMALL_FACE_PX = 60  # faces narrower than this (in the photo) give a warning: little detail to recover
 LARGE_PHOTO_PX = 16_000_000
@@ -68,7 +68,7 @@ def reconstruct(rec: FaceReconstructor, image) -> Reconstruction:
     if rgb.shape[0] * rgb.shape[1] > LARGE_PHOTO_PX:
         warnings.append(f"The photo is very large ({rgb.shape[1]}x{rgb.shape[0]}); it was processed, but a "
                         "smaller copy would upload and run faster.")
-    faces = rec(rgb)
+    faces = rec.reconstruct(rgb)
     for i, f in enumerate(faces):
         f.timings["decode"] = decode_ms
         label = f"Face {i + 1}" if len(faces) > 1 else "The face"
@@ -117,20 +117,16 @@ def save_faces(faces: list[FaceReconstruction], out_dir: Path) -> list[dict[str,
 
 
 def downloads(face: FaceReconstruction, out_dir: Path, detail_strength: float = 1.0) -> dict[str, Path]:
-    """face.glb, face_obj.zip (OBJ + MTL + PNG), face.ply, face.stl and maps.npz in out_dir."""
+    """face.glb, face_obj.zip (OBJ + MTL + its texture), face.ply, face.stl and maps.npz, in out_dir/files."""
     t0 = time.perf_counter()
-    out_dir = Path(out_dir)
-    mesh_dir = out_dir / "mesh"
-    paths = write_mesh(build_mesh(face, detail_strength=detail_strength), face.texture_rgb, mesh_dir)
-    obj_zip = out_dir / "face_obj.zip"
+    paths = export_face(face, Path(out_dir) / "files", detail_strength=detail_strength)
+    obj_zip = paths["obj"].with_name("face_obj.zip")
     with zipfile.ZipFile(obj_zip, "w", zipfile.ZIP_DEFLATED) as z:
-        for f in mesh_dir.iterdir():
-            if f.suffix not in (".glb", ".ply", ".stl"):  # the OBJ, its MTL and the texture the MTL names
-                z.write(f, f.name)
-                f.unlink()  # only the zip is offered: no second copy on disk
-    maps = write_maps(face, out_dir / "maps")["maps"]
+        for key in ("obj", "mtl", "obj_texture"):
+            z.write(paths[key], paths[key].name)
+            paths[key].unlink()  # only the zip is offered: no second copy on disk
     face.timings["mesh_and_downloads"] = (time.perf_counter() - t0) * 1e3
-    return {"glb": paths["glb"], "obj_zip": obj_zip, "ply": paths["ply"], "stl": paths["stl"], "npz": maps}
+    return {"glb": paths["glb"], "obj_zip": obj_zip, "ply": paths["ply"], "stl": paths["stl"], "npz": paths["maps"]}
 
 
 class OutputStore:

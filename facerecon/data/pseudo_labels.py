@@ -138,7 +138,7 @@ def pseudo_label_photos(photos: list[Path], out_dir: Path, split: str = "all", s
     for f in files:
         try:
             rgb = load_image(f)
-            faces = [d for d in detector(rgb) if d.mesh is not None]
+            faces = [d for d in detector.detect(rgb) if d.mesh is not None]
         except FaceReconError as e:
             print(f"skip {f}: {e}")
             continue

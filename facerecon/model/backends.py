@@ -1,25 +1,34 @@
 """Inference backends: PyTorch (CUDA when available) and ONNX Runtime (CUDA provider first when present).
 
 Both take a batch of crops as N x 3 x S x S float32 RGB in [0, 1] and return (mask_logits, coarse, detail) as
-N x S x S float32 numpy arrays; `device` says what really ran.
+N x S x S float32 numpy arrays from `run`; `device` says what really ran. torch is imported inside the functions that
+need it: the ONNX Runtime path runs an exported model without it.
 """
 from __future__ import annotations
 
 import hashlib
-import logging
 from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
-import torch
 
-from ..model import FaceReconNet
+if TYPE_CHECKING:
+    from .network import FaceReconNet
 
-log = logging.getLogger("facerecon")
 ONNX_CACHE = Path.home() / ".cache" / "facerecon" / "onnx"
 OUTPUT_NAMES = ["mask_logits", "coarse_depth", "detail"]
 
 
+class Backend(Protocol):
+    name: str
+    device: str
+
+    def run(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]: ...
+
+
 def pick_device(device: str = "auto") -> str:
+    import torch
+
     if device == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
     if device == "cuda" and not torch.cuda.is_available():
@@ -36,14 +45,18 @@ class TorchBackend:
         self.device = pick_device(device)
         self.model = model.to(self.device).eval()
 
-    @torch.inference_mode()
-    def __call__(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        outs = self.model(torch.from_numpy(batch).to(self.device))
-        return tuple(o[:, 0].float().cpu().numpy() for o in outs)
+    def run(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        import torch
+
+        with torch.inference_mode():
+            outs = self.model(torch.from_numpy(batch).to(self.device))
+            return tuple(o[:, 0].float().cpu().numpy() for o in outs)
 
 
 def export_onnx(model: FaceReconNet, path: Path, size: int = 256) -> Path:
     """Export with a dynamic batch axis (torch.export-based exporter), written atomically."""
+    import torch
+
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     model = model.float().cpu().eval()
@@ -79,6 +92,6 @@ class OnnxBackend:
         self.device = "cuda" if self.session.get_providers()[0] == "CUDAExecutionProvider" else "cpu"
         self.provider = self.session.get_providers()[0]
 
-    def __call__(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def run(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         outs = self.session.run(OUTPUT_NAMES, {"rgb": np.ascontiguousarray(batch, np.float32)})
         return tuple(o[:, 0] for o in outs)

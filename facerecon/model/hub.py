@@ -12,19 +12,22 @@ import logging
 import os
 from pathlib import Path
 
-import torch
-from safetensors import SafetensorError, safe_open
-from safetensors.torch import save_file
+from typing import TYPE_CHECKING
 
 from ..errors import ModelFileError
-from ..model import FaceReconNet, NetworkConfig
+from .config import NetworkConfig
+
+if TYPE_CHECKING:  # torch is imported by the functions that load or save tensors: resolve_weights needs none
+    import torch
+
+    from .network import FaceReconNet
 
 log = logging.getLogger("facerecon")
 
 DEFAULT_REPO_ID = "facerecon/facerecon"
 BUNDLED_WEIGHTS = Path(__file__).resolve().parent.parent / "weights"
 CONFIG_NAME, WEIGHTS_NAME = "config.json", "model.safetensors"
-_DTYPES = {"float16": torch.float16, "bfloat16": torch.bfloat16, "float32": torch.float32}
+DTYPE_NAMES = ("float16", "bfloat16", "float32")  # config.json's torch_dtype
 
 
 def _offline() -> bool:
@@ -103,7 +106,8 @@ def resolve_weights(source: str | os.PathLike | None = None, revision: str | Non
         return fallback(f"{type(e).__name__}: {e}".splitlines()[0][:200])
 
 
-def read_config(folder: Path) -> tuple[NetworkConfig, torch.dtype | None]:
+def read_config(folder: Path) -> tuple[NetworkConfig, str | None]:
+    """The network config and the weights' dtype name (config.json's torch_dtype, None when absent)."""
     path = Path(folder) / CONFIG_NAME
     if not path.is_file():
         raise ModelFileError(f"{path}: missing")
@@ -112,15 +116,19 @@ def read_config(folder: Path) -> tuple[NetworkConfig, torch.dtype | None]:
         if not isinstance(data, dict):
             raise ValueError("the top level is not an object")
         dtype_name = data.pop("torch_dtype", None)
-        if dtype_name is not None and dtype_name not in _DTYPES:
-            raise ValueError(f"torch_dtype {dtype_name!r} is not one of {sorted(_DTYPES)}")
-        return NetworkConfig.from_dict(data), _DTYPES.get(dtype_name)
+        if dtype_name is not None and dtype_name not in DTYPE_NAMES:
+            raise ValueError(f"torch_dtype {dtype_name!r} is not one of {sorted(DTYPE_NAMES)}")
+        return NetworkConfig.from_dict(data), dtype_name
     except (ValueError, TypeError, UnicodeDecodeError) as e:  # json.JSONDecodeError is a ValueError
         raise ModelFileError(f"{path}: not a valid facerecon config ({e})") from None
 
 
-def read_weights(folder: Path, model: FaceReconNet, dtype: torch.dtype | None) -> dict[str, torch.Tensor]:
+def read_weights(folder: Path, model: FaceReconNet, dtype_name: str | None) -> dict[str, torch.Tensor]:
     """Load model.safetensors after checking every tensor's name, shape and dtype against the network."""
+    import torch
+    from safetensors import SafetensorError, safe_open
+
+    dtype = getattr(torch, dtype_name) if dtype_name else None
     path = Path(folder) / WEIGHTS_NAME
     if not path.is_file():
         raise ModelFileError(f"{path}: missing")
@@ -155,21 +163,28 @@ def read_weights(folder: Path, model: FaceReconNet, dtype: torch.dtype | None) -
 
 
 def load_pretrained(source: str | os.PathLike | None = None, revision: str | None = None,
-                    dtype: torch.dtype = torch.float32) -> FaceReconNet:
-    """The network with weights from `source` (see resolve_weights), in eval mode."""
+                    dtype: torch.dtype | None = None) -> FaceReconNet:
+    """The network with weights from `source` (see resolve_weights), in eval mode, in `dtype` (default float32)."""
+    import torch
+
+    from .network import FaceReconNet
+
     folder = resolve_weights(source, revision)
     config, file_dtype = read_config(folder)
     model = FaceReconNet(config)
     model.load_state_dict(read_weights(folder, model, file_dtype))
-    return model.to(dtype).eval()
+    return model.to(dtype or torch.float32).eval()
 
 
-def save_pretrained(model: FaceReconNet, folder: str | os.PathLike, dtype: torch.dtype = torch.float16,
+def save_pretrained(model: FaceReconNet, folder: str | os.PathLike, dtype_name: str = "float16",
                     notes: dict | None = None) -> Path:
-    """Write config.json, model.safetensors (in `dtype`) and a model card into `folder`."""
+    """Write config.json, model.safetensors (in `dtype_name`, one of DTYPE_NAMES) and a model card into `folder`."""
+    import torch
+    from safetensors.torch import save_file
+
+    dtype = getattr(torch, dtype_name)
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    dtype_name = next(k for k, v in _DTYPES.items() if v == dtype)
     config = {**model.config.to_dict(), "torch_dtype": dtype_name}
     state = {k: (v.to(dtype) if v.is_floating_point() else v).contiguous() for k, v in model.state_dict().items()}
     tmp = folder / (WEIGHTS_NAME + ".tmp")

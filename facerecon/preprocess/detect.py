@@ -14,7 +14,6 @@ import cv2
 import numpy as np
 
 from .align import warp_to_crop
-from ..errors import NoFaceFound
 
 MAX_FACES = int(os.environ.get("FACERECON_MAX_FACES", 8))
 DETECT_MAX_SIDE = 1280  # detection runs on a copy no larger than this
@@ -34,7 +33,7 @@ class DetectedFace:
 
 
 class FaceDetector:
-    """detector(rgb: H x W x 3 uint8) -> list[DetectedFace], largest face first. Thread-safe."""
+    """detector.detect(rgb: H x W x 3 uint8) -> list[DetectedFace], largest face first. Thread-safe."""
 
     def __init__(self, max_faces: int = MAX_FACES, min_score: float = 0.5):
         import mediapipe as mp  # heavy import, deferred
@@ -46,7 +45,7 @@ class FaceDetector:
                                                      min_detection_confidence=0.3)
         self._lock = threading.Lock()
 
-    def __call__(self, rgb: np.ndarray) -> list[DetectedFace]:
+    def detect(self, rgb: np.ndarray) -> list[DetectedFace]:
         h, w = rgb.shape[:2]
         f = min(1.0, DETECT_MAX_SIDE / max(h, w))
         small = cv2.resize(rgb, (max(1, round(w * f)), max(1, round(h * f))), interpolation=cv2.INTER_AREA) if f < 1 else rgb
@@ -59,12 +58,6 @@ class FaceDetector:
                 lm5 = _landmarks5_from_mesh(mesh) if mesh is not None else _landmarks5_from_keypoints(kps)
                 faces.append(DetectedFace(box=box, score=float(scores[i]), landmarks5=lm5, mesh=mesh))
         faces.sort(key=lambda d: -(d.box[2] - d.box[0]) * (d.box[3] - d.box[1]))
-        return faces
-
-    def detect_or_raise(self, rgb: np.ndarray) -> list[DetectedFace]:
-        faces = self(rgb)
-        if not faces:
-            raise NoFaceFound("no face was found in the image")
         return faces
 
     def _detect_boxes(self, rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

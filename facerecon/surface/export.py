@@ -1,5 +1,6 @@
-"""Write meshes and maps: GLB (glTF 2.0 binary, through trimesh), OBJ + MTL + PNG texture, PLY, STL, maps.npz,
-and the map previews (mask.png, 16-bit depth.png, detail.png)."""
+"""A reconstruction to files: export_face writes the maps (mask.png, 16-bit depth.png, detail.png, maps.npz) and
+the mesh as GLB (glTF 2.0 binary, through trimesh), OBJ + MTL + PNG texture, PLY and STL. The CLI, the web demo and
+`evaluate` all write through export_face."""
 from __future__ import annotations
 
 import io
@@ -11,8 +12,8 @@ import open3d as o3d
 import trimesh
 from PIL import Image
 
-from .mesh import texture_uv
-from ..predictor import FaceReconstruction
+from ..result import FaceReconstruction
+from .mesh import build_mesh, texture_uv
 
 FORMATS = ("glb", "obj", "ply", "stl")
 
@@ -34,12 +35,32 @@ def to_trimesh(mesh: o3d.geometry.TriangleMesh, texture: np.ndarray | None) -> t
     return trimesh.Trimesh(vertices=vertices, faces=faces, vertex_normals=normals, visual=visual, process=False)
 
 
+def check_formats(formats) -> tuple[str, ...]:
+    """The formats as a tuple; ValueError naming any that is not one of FORMATS."""
+    formats = tuple(formats)
+    unknown = sorted(set(formats) - set(FORMATS))
+    if unknown:
+        raise ValueError(f"unknown mesh formats {unknown}; choose from {', '.join(FORMATS)}")
+    return formats
+
+
+def export_face(face: FaceReconstruction, out_dir: str | Path, formats=None, detail_strength: float = 1.0,
+                decimate: int | None = None, maps: bool = True) -> dict[str, Path]:
+    """Write one face's maps (write_maps, unless maps=False) and its mesh (build_mesh with detail_strength, decimated
+    to `decimate` triangles when given) in each of `formats` (default all of FORMATS) into out_dir.
+    Returns {name: path}: the formats, "mtl" and "obj_texture" with an OBJ, and mask, depth, detail and maps."""
+    formats = check_formats(FORMATS if formats is None else formats)
+    mesh = build_mesh(face, detail_strength=detail_strength, target_triangles=decimate)
+    paths = write_mesh(mesh, face.texture_rgb, out_dir, formats)
+    if maps:
+        paths.update(write_maps(face, out_dir))
+    return paths
+
+
 def write_mesh(mesh: o3d.geometry.TriangleMesh, texture: np.ndarray, out_dir: Path, formats=FORMATS,
                stem: str = "face") -> dict[str, Path]:
-    """Write each format into out_dir; returns {format: path}. OBJ comes with its .mtl and .png."""
-    unknown = set(formats) - set(FORMATS)
-    if unknown:
-        raise ValueError(f"unknown mesh formats {sorted(unknown)}; choose from {FORMATS}")
+    """Write each format into out_dir; returns {format: path}, and with an OBJ its "mtl" and "obj_texture"."""
+    formats = check_formats(formats)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     textured = to_trimesh(mesh, texture) if {"glb", "obj"} & set(formats) else None
@@ -56,6 +77,7 @@ def write_mesh(mesh: o3d.geometry.TriangleMesh, texture: np.ndarray, out_dir: Pa
             path.write_text(text)
             for name, data in assets.items():
                 (out_dir / name).write_bytes(data)
+                paths["mtl" if name.endswith(".mtl") else "obj_texture"] = out_dir / name
         elif fmt == "ply":
             path.write_bytes(coloured.export(file_type="ply"))
         elif fmt == "stl":

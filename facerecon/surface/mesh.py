@@ -10,7 +10,7 @@ import numpy as np
 import open3d as o3d
 
 from ..preprocess.align import CROP_SIZE, MM_PER_CROP_PIXEL
-from ..predictor import FaceReconstruction
+from ..result import FaceReconstruction
 from .raster import sample_bilinear
 
 CENTRE = (CROP_SIZE - 1) / 2

@@ -5,7 +5,7 @@ import cv2
 import numpy as np
 
 from ..preprocess.align import MM_PER_CROP_PIXEL
-from ..predictor import FaceReconstruction
+from ..result import FaceReconstruction
 
 
 def normals_from_depth(depth: np.ndarray) -> np.ndarray:

@@ -31,12 +31,11 @@ from typing import TYPE_CHECKING
 import cv2
 import numpy as np
 
-from ..preprocess.align import apply_affine, affine_scale
 from ..data.augment import add_thin_occluders
-from ..surface.export import write_mesh
-from ..surface.mesh import build_mesh
 from ..errors import FaceReconError
 from ..predictor import COARSE_SMOOTHING_PX, FaceReconstructor
+from ..preprocess.align import affine_scale, apply_affine
+from ..surface.export import export_face
 from ..surface.raster import sample_bilinear
 from ..surface.visualize import figure_row, normals_from_depth
 
@@ -75,7 +74,7 @@ def synthetic_metrics(rec: FaceReconstructor, count: int, data_dir: Path | None,
     predicted_maps, label_maps = [], []  # (detail, where it counts) of the first faces, for between_faces_r
     for i in range(count):
         s = renderer.render(sample_seed(seed, i))
-        mask, coarse, detail = (a[0] for a in rec.predict_crops(s.image[None]))
+        mask, coarse, detail = (a[0] for a in rec.predict(s.image[None]))
         pred = mask > 0.5
         inter += int((pred & s.mask).sum())
         union += int((pred | s.mask).sum())
@@ -109,7 +108,7 @@ def synthetic_metrics(rec: FaceReconstructor, count: int, data_dir: Path | None,
                 label_maps.append((s.detail, d))
             # the same face with hair strands and glasses rims drawn over it: the wrinkles are still the same
             occluded = add_thin_occluders(np.random.default_rng(i), s.image[None], s.mask[None], 1.0)
-            detail_occluded = rec.predict_crops(occluded)[2][0]
+            detail_occluded = rec.predict(occluded)[2][0]
             corr_occluded.append(float(np.corrcoef(detail_occluded[d], s.detail[d])[0, 1]))
     return {"samples": count, "mask_iou": inter / max(union, 1), "coarse_mae_mm": float(np.mean(mae_mm)),
             "coarse_mae_without_tilt_mm": float(np.mean(shape_mae_mm)),
@@ -142,7 +141,7 @@ def mediapipe_of_crop(detector, crop: np.ndarray,
 
     pad = crop.shape[0] // 2
     padded = cv2.copyMakeBorder(crop, pad, pad, pad, pad, cv2.BORDER_REFLECT_101)
-    faces = [f for f in detector(padded) if f.mesh is not None]  # largest first: the crop's own face
+    faces = [f for f in detector.detect(padded) if f.mesh is not None]  # largest first: the crop's own face
     return rasterise_mesh(faces[0].mesh - [pad, pad, 0], triangles, crop.shape[0]) if faces else None
 
 
@@ -192,9 +191,9 @@ def real_metrics(rec: FaceReconstructor, photos: list[Path], data_dir: Path | No
             t0 = time.perf_counter()
             try:
                 rgb = cv2.cvtColor(cv2.imread(str(path)), cv2.COLOR_BGR2RGB)
-                detections = rec.detector(rgb)
-                face = rec(rgb, faces=detections[:1])[0]
-                write_mesh(build_mesh(face), face.texture_rgb, Path(tmp), formats=("glb",))
+                detections = rec.detector.detect(rgb)
+                face = rec.reconstruct(rgb, faces=detections[:1])[0]
+                export_face(face, tmp, formats=("glb",), maps=False)
             except Exception as e:  # noqa: BLE001 - every failure is counted and named in the report
                 failures.append(f"{path.name}: {type(e).__name__}: {e}")
                 continue
@@ -259,7 +258,7 @@ def evaluate(model: str | None, out: Path, synth_count: int, data_dir: Path | No
     rows = []
     for path in held_out_photos(data_dir)[:10]:
         try:
-            rows.append(figure_row(rec(path)[0]))
+            rows.append(figure_row(rec.reconstruct(path)[0]))
         except FaceReconError:
             continue
     cv2.imwrite(str(out / "heldout.png"), cv2.cvtColor(np.concatenate(rows, axis=0), cv2.COLOR_RGB2BGR))
