@@ -5,16 +5,17 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 from safetensors.torch import load_file
 
-from facerecon.training.losses import mask_loss
 from facerecon.data.pseudo_labels import forehead_band
 from facerecon.data.shards import shard_path, write_shard
-from facerecon.training.train import ShardData, TrainConfig, compute_losses
+from facerecon.training.losses import mask_loss
+from facerecon.training.train import ConfigError, ShardData, TrainConfig, compute_losses, parse_overrides
 
 from .conftest import ROOT
 
@@ -41,7 +42,7 @@ def tiny_setup(tmp_path_factory):
 
 
 def train(setup, out, *extra, nproc=1):
-    args = [f"synth_dirs={setup / 'synth'}", "real_dirs=", f"out_dir={out}", "init_from=",
+    args = [f"synth_dirs={setup / 'synth'}", "real_dirs=", f"out_dir={out}", "init_from=random",
             f"network_config={setup / 'net.json'}", "batch_size=4", "total_samples=48", "res_schedule=64",
             "warmup_steps=2", "log_every=1", "threads=2", "val_fraction=0.2", "device=cpu", *extra]
     cmd = ([sys.executable, "-m", "torch.distributed.run", f"--nproc_per_node={nproc}", "-m", "facerecon", "train"]
@@ -52,6 +53,7 @@ def train(setup, out, *extra, nproc=1):
     return res.stdout
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("extra", [[], ["ema_decay=0.8"]], ids=["plain", "ema"])
 def test_interrupted_training_resumes_exactly(tiny_setup, tmp_path, extra):
     train(tiny_setup, tmp_path / "straight", *extra)
@@ -66,6 +68,7 @@ def test_interrupted_training_resumes_exactly(tiny_setup, tmp_path, extra):
     assert a.keys() == b.keys() and all((a[k] == b[k]).all() for k in a)
 
 
+@pytest.mark.slow
 def test_weight_average_is_exported_and_leaves_the_training_unchanged(tiny_setup, tmp_path):
     train(tiny_setup, tmp_path / "plain", "total_samples=24")
     train(tiny_setup, tmp_path / "ema", "total_samples=24", "ema_decay=0.8")
@@ -78,6 +81,7 @@ def test_weight_average_is_exported_and_leaves_the_training_unchanged(tiny_setup
     assert not torch.equal(averaged[weight], plain["model"][weight])
 
 
+@pytest.mark.slow
 def test_batches_built_ahead_on_threads_train_the_same_weights(tiny_setup, tmp_path):
     train(tiny_setup, tmp_path / "inline", "total_samples=24")
     train(tiny_setup, tmp_path / "threads", "total_samples=24", "loader_threads=3")
@@ -86,6 +90,7 @@ def test_batches_built_ahead_on_threads_train_the_same_weights(tiny_setup, tmp_p
     assert a.keys() == b.keys() and all((a[k] == b[k]).all() for k in a)
 
 
+@pytest.mark.slow
 def test_training_one_part_leaves_the_others_exactly_as_they_were(tiny_setup, tmp_path):
     train(tiny_setup, tmp_path / "start", "total_samples=8")
     start = tmp_path / "start" / "export"
@@ -97,13 +102,14 @@ def test_training_one_part_leaves_the_others_exactly_as_they_were(tiny_setup, tm
 
 def test_an_unknown_trainable_part_is_a_clear_error(tiny_setup, tmp_path):
     res = subprocess.run([sys.executable, "-m", "facerecon", "train", f"synth_dirs={tiny_setup / 'synth'}",
-                          "real_dirs=", f"out_dir={tmp_path}", "init_from=",
+                          "real_dirs=", f"out_dir={tmp_path}", "init_from=random",
                           f"network_config={tiny_setup / 'net.json'}", "trainable=mask_head,decoder"],
                          capture_output=True, text=True, cwd=ROOT, timeout=300)
     assert res.returncode != 0 and "unknown network part(s) ['decoder']" in res.stderr
     assert "Traceback" not in res.stderr
 
 
+@pytest.mark.slow
 def test_torchrun_two_ranks_end_with_identical_weights(tiny_setup, tmp_path):
     out = train(tiny_setup, tmp_path / "ddp", nproc=2)
     report = json.loads([line for line in out.splitlines() if "rank_weight_digests" in line][-1])
@@ -150,3 +156,32 @@ def test_the_band_above_a_pseudo_labelled_face_carries_no_mask_loss(tmp_path):
     logits = torch.where(torch.from_numpy(band | mask), 20.0, -20.0)[None, None]  # "face" up into the band
     assert mask_loss(logits, b["mask"], b["mask_labelled"]) < 1e-6
     assert mask_loss(logits, b["mask"], torch.ones_like(logits)) > 0.5  # 20 per band pixel, averaged
+
+
+def test_a_recipe_file_sets_the_run_and_later_arguments_override_it(tmp_path):
+    recipe = tmp_path / "run.conf"
+    recipe.write_text("# a comment\nlr=1e-4  # why\n\nsynth_dirs=~/a,~/b\ntrainable=mask_head\nema_decay=0.99\n")
+    cfg = parse_overrides([f"@{recipe}", "lr=2e-4"])
+    assert cfg.lr == 2e-4 and cfg.ema_decay == 0.99 and cfg.trainable == ["mask_head"]
+    assert cfg.synth_dirs == [str(Path.home() / "a"), str(Path.home() / "b")]
+    recipe.write_text("lr 1e-4\n")
+    with pytest.raises(ConfigError, match="key=value"):
+        parse_overrides([f"@{recipe}"])
+    with pytest.raises(ConfigError, match="unknown setting 'learning_rate'"):
+        parse_overrides(["learning_rate=1"])
+    with pytest.raises(ConfigError, match="lr=fast"):
+        parse_overrides(["lr=fast"])
+
+
+@pytest.mark.parametrize("recipe", sorted((ROOT / "configs").glob("*.conf")), ids=lambda p: p.stem)
+def test_every_shipped_recipe_reads(recipe):
+    cfg = parse_overrides([f"@{recipe}"])
+    assert cfg.out_dir.startswith(str(Path.home())) and cfg.init_from and cfg.synth_dirs
+
+
+def test_a_missing_init_from_is_an_error_not_a_random_start(tiny_setup, tmp_path):
+    res = subprocess.run([sys.executable, "-m", "facerecon", "train", f"synth_dirs={tiny_setup / 'synth'}",
+                          "real_dirs=", f"out_dir={tmp_path / 'run'}", f"init_from={tmp_path / 'no-such-run'}",
+                          "device=cpu"], capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert res.returncode == 2 and "no-such-run: no such model folder" in res.stderr
+    assert "Traceback" not in res.stderr and "random initialisation" not in res.stdout

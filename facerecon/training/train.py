@@ -1,13 +1,16 @@
-"""Training: one readable loop (nanoGPT style). Settings are the TrainConfig fields; override with key=value.
+"""Training: one readable loop (nanoGPT style). Settings are the TrainConfig fields; a run is a recipe file of
+key=value lines (configs/), and key=value arguments after it override its lines.
 
-    python -m facerecon train total_samples=60000 max_minutes=45
+    facerecon train @configs/stage12.conf
+    facerecon train @configs/finetune.conf total_samples=20000 max_minutes=45
     torchrun --nproc_per_node=2 -m facerecon train ...   (data-parallel, gloo on CPU / nccl on GPU, one per rank)
 
 Data: synthetic shards (all three maps) and pseudo-labelled real photos (mask and coarse depth only), held in
 memory as rendered (256x256) and resized per batch to the current resolution of the schedule. A checkpoint is
 written every few minutes and on exit; a run restarted with the same out_dir resumes exactly where it stopped
 (batches are drawn from an RNG seeded by the step, so no data-order state is lost). With no checkpoint, training
-starts from init_from (the bundled weights/ by default) when it exists.
+starts from init_from: "bundled" (the package's weights, the default), "random", or a model folder, which must
+exist: a typo never falls back to a random start.
 """
 from __future__ import annotations
 
@@ -30,10 +33,10 @@ from torch.nn import functional as F
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from ..data.augment import add_thin_occluders
-from ..model.backends import pick_device
-from ..model import FaceReconNet, NetworkConfig
-from .losses import mask_loss, masked_smooth_l1
 from ..data.shards import MASK_UNLABELLED, VALID_COARSE, VALID_DETAIL, list_shards
+from ..model import FaceReconNet, NetworkConfig
+from ..model.backends import pick_device
+from .losses import mask_loss, masked_smooth_l1
 
 CACHE = Path.home() / ".cache" / "facerecon"
 
@@ -43,7 +46,7 @@ class TrainConfig:
     synth_dirs: list[str] = field(default_factory=lambda: [str(CACHE / "data" / "synth_v1")])
     real_dirs: list[str] = field(default_factory=lambda: [str(CACHE / "data" / "real_v5")])
     out_dir: str = str(CACHE / "runs" / "main")
-    init_from: str = "facerecon/weights"  # used only when out_dir has no checkpoint; "" = random init
+    init_from: str = "bundled"  # used only when out_dir has no checkpoint: bundled, random, or a model folder
     network_config: str = ""  # config.json for a randomly initialised network; "" = the shipped width
     val_fraction: float = 0.03  # last part of each source, never trained on
     batch_size: int = 16
@@ -79,16 +82,52 @@ class TrainConfig:
     limit_samples: int = 0  # load at most this many samples per source (tests); 0 = all
 
 
+class ConfigError(ValueError):
+    """A training setting or recipe file that cannot be used; the message says which and why."""
+
+
+PATH_SETTINGS = ("synth_dirs", "real_dirs", "out_dir", "init_from", "network_config")  # "~" is expanded in these
+
+
+def read_recipe(path: str) -> list[str]:
+    """The key=value lines of a recipe file; blank lines and # comments are skipped."""
+    try:
+        lines = Path(path).expanduser().read_text().splitlines()
+    except OSError as e:
+        raise ConfigError(f"recipe {path}: {e.strerror or e}") from None
+    items = [line.split("#", 1)[0].strip() for line in lines]
+    bad = [item for item in items if item and "=" not in item]
+    if bad:
+        raise ConfigError(f"recipe {path}: lines must be key=value, not {bad[0]!r}")
+    return [item for item in items if item]
+
+
 def parse_overrides(overrides: list[str]) -> TrainConfig:
+    """TrainConfig from key=value items; an item @FILE stands for the lines of that recipe file."""
     cfg = TrainConfig()
-    for item in overrides:
-        key, _, value = item.partition("=")
-        if not hasattr(cfg, key):
-            raise SystemExit(f"unknown setting {key!r}; settings: {[f.name for f in dataclasses.fields(cfg)]}")
+    names = [f.name for f in dataclasses.fields(cfg)]
+    items = [line for item in overrides for line in (read_recipe(item[1:]) if item.startswith("@") else [item])]
+    for item in items:
+        key, sep, value = item.partition("=")
+        key = key.strip()
+        if not sep or key not in names:
+            raise ConfigError(f"unknown setting {key!r} (settings are key=value; keys: {', '.join(names)})")
         current = getattr(cfg, key)
-        if isinstance(current, bool):
-            value = value.lower() in ("1", "true", "yes")
-        setattr(cfg, key, [v for v in value.split(",") if v] if isinstance(current, list) else type(current)(value))
+        try:
+            if isinstance(current, bool):
+                if value.lower() not in ("1", "true", "yes", "0", "false", "no"):
+                    raise ValueError("not a yes/no value")
+                parsed = value.lower() in ("1", "true", "yes")
+            elif isinstance(current, list):
+                parsed = [v.strip() for v in value.split(",") if v.strip()]
+            else:
+                parsed = type(current)(value.strip())
+        except ValueError as e:
+            raise ConfigError(f"{key}={value}: {e}") from None
+        if key in PATH_SETTINGS:
+            parsed = [str(Path(v).expanduser()) for v in parsed] if isinstance(parsed, list) else \
+                (str(Path(parsed).expanduser()) if parsed.startswith("~") else parsed)
+        setattr(cfg, key, parsed)
     return cfg
 
 
@@ -222,7 +261,7 @@ def freeze_all_but(model: FaceReconNet, trainable: list[str]) -> None:
     parts = dict(model.named_children())
     unknown = set(trainable) - set(parts)
     if unknown:
-        raise SystemExit(f"trainable: unknown network part(s) {sorted(unknown)}; parts: {sorted(parts)}")
+        raise ConfigError(f"trainable: unknown network part(s) {sorted(unknown)}; parts: {sorted(parts)}")
     model.train()
     for name, part in parts.items():
         if trainable and name not in trainable:
@@ -255,12 +294,12 @@ def main(overrides: list[str] | None = None) -> int:
 
     synth = ShardData(cfg.synth_dirs, cfg.val_fraction, cfg.limit_samples)
     if not len(synth):
-        raise SystemExit(f"no synthetic training samples in {cfg.synth_dirs} (shard_*.npz): render them with "
+        raise ConfigError(f"no synthetic training samples in {cfg.synth_dirs} (shard_*.npz): render them with "
                          "`python -m facerecon synth --out DIR ...` and pass synth_dirs=DIR")
     real = ShardData([d for d in cfg.real_dirs if d and Path(d).exists()], cfg.val_fraction, cfg.limit_samples)
     log(f"data: {len(synth)} synthetic + {len(real)} real training samples")
 
-    from ..model.hub import load_pretrained, save_pretrained  # deferred: hub imports the network too
+    from ..model.hub import BUNDLED_WEIGHTS, load_pretrained, save_pretrained
 
     ckpt_path = out / "checkpoint.pt"
     step = samples_seen = 0
@@ -270,15 +309,19 @@ def main(overrides: list[str] | None = None) -> int:
         model.load_state_dict(ckpt["model"])
         step, samples_seen = ckpt["step"], ckpt["samples_seen"]
         log(f"resumed from {ckpt_path} at step {step} ({samples_seen} samples)")
-    elif cfg.init_from and (Path(cfg.init_from) / "model.safetensors").exists():
-        model = load_pretrained(cfg.init_from, dtype=torch.float32)
-        log(f"initialised from {cfg.init_from}")
-    else:
+    elif cfg.init_from == "random":
         config = NetworkConfig()
         if cfg.network_config:
             config = NetworkConfig.from_dict(json.loads(Path(cfg.network_config).read_text()))
         model = FaceReconNet(config)
         log("random initialisation")
+    else:
+        source = BUNDLED_WEIGHTS if cfg.init_from == "bundled" else Path(cfg.init_from)
+        if not cfg.init_from or not source.is_dir():
+            raise ConfigError(f"init_from={cfg.init_from}: no such model folder (config.json + model.safetensors); "
+                              "train the stage it names first, or say init_from=bundled or init_from=random")
+        model = load_pretrained(source, dtype=torch.float32)
+        log(f"initialised from {source}")
     model.to(device)
     freeze_all_but(model, cfg.trainable)
     optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=cfg.lr,
@@ -323,7 +366,8 @@ def main(overrides: list[str] | None = None) -> int:
     t_start = last_ckpt = time.time()
     while samples_seen < cfg.total_samples:
         res = resolution_at(cfg.res_schedule, samples_seen)
-        b = batches.get(step, lambda k: resolution_at(cfg.res_schedule, samples_seen + k * cfg.batch_size * world))
+        b = batches.get(step, lambda k, seen=samples_seen: resolution_at(cfg.res_schedule,
+                                                                         seen + k * cfg.batch_size * world))
         b = {k: v.to(device, non_blocking=True) for k, v in b.items()}
         for g in optimizer.param_groups:
             g["lr"] = lr_at(cfg, step, samples_seen)
