@@ -15,9 +15,8 @@ from pathlib import Path
 os.environ.setdefault("GRADIO_TEMP_DIR", str(Path(tempfile.gettempdir()) / "facerecon-demo"))
 import gradio as gr  # noqa: E402
 
+from facerecon import FaceReconError, FaceReconstruction, FaceReconstructor, ImageReadError, NoFaceFound  # noqa: E402  # noqa: E402
 from facerecon.apps import demo  # noqa: E402
-from facerecon import FaceReconError, ImageReadError, NoFaceFound  # noqa: E402
-from facerecon import FaceReconstruction, FaceReconstructor  # noqa: E402
 
 demo.tune_memory_for_serving()
 EXAMPLES = Path(__file__).parent / "examples"
@@ -46,7 +45,7 @@ def _saved_face(saved: list[dict], index: int) -> FaceReconstruction:
                        "please reconstruct the photo again.") from None
 
 
-def reconstruct(image: dict | None, strength: float, progress=gr.Progress()):
+def reconstruct(image: dict | None, strength: float, progress=gr.Progress()):  # noqa: B008 - gradio's idiom
     # preprocess=False: the upload's file path comes straight here, so facerecon's own decoder (EXIF, 16-bit,
     # CMYK, size limits, clear errors) reads it instead of gradio's image preprocessing
     path = (image or {}).get("path")

@@ -27,7 +27,7 @@ class AppServer:
         self.log = log or (Path(os.environ["FACERECON_APP_LOG"]) if os.environ.get("FACERECON_APP_LOG") else None)
         self.url = f"http://127.0.0.1:{self.port}/"
 
-    def __enter__(self) -> "AppServer":
+    def __enter__(self) -> AppServer:
         env = {**os.environ, "FACERECON_MODEL": os.environ.get("FACERECON_MODEL", str(ROOT / "facerecon" / "weights"))}
         t0 = time.perf_counter()
         out = open(self.log, "w") if self.log else subprocess.DEVNULL

@@ -21,10 +21,10 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from facerecon.training.evaluate import SYNTH_VAL_SEED, evaluation_renderer  # noqa: E402
-from facerecon.predictor import FaceReconstructor  # noqa: E402
 from facerecon.data.synth.engine import sample_seed  # noqa: E402
 from facerecon.data.synth.face_model import default_data_dir  # noqa: E402
+from facerecon.predictor import FaceReconstructor  # noqa: E402
+from facerecon.training.evaluate import SYNTH_VAL_SEED, evaluation_renderer  # noqa: E402
 
 SIGMAS_PX = (1.0, 2.0, 4.0)
 

@@ -24,9 +24,9 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from facerecon.training.evaluate import evaluation_renderer  # noqa: E402
 from facerecon.data.shards import list_shards  # noqa: E402
 from facerecon.data.synth.engine import sample_seed  # noqa: E402
+from facerecon.training.evaluate import evaluation_renderer  # noqa: E402
 
 ROWS, COLS = slice(44, 70), slice(104, 152)  # crop pixels: eyes at rows ~100, x 95 and 159
 RENDER_SEED = 3

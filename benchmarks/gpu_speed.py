@@ -23,10 +23,10 @@ from PIL import Image
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from facerecon.training import train  # noqa: E402
-from facerecon.model.hub import load_pretrained  # noqa: E402
-from facerecon.model import FaceReconNet, NetworkConfig  # noqa: E402
 from facerecon.data.shards import shard_path, write_shard  # noqa: E402
+from facerecon.model import FaceReconNet, NetworkConfig  # noqa: E402
+from facerecon.model.hub import load_pretrained  # noqa: E402
+from facerecon.training import train  # noqa: E402
 
 
 def cuda_ms(fn, runs: int, warmup: int = 5) -> float:
@@ -51,8 +51,8 @@ def inference_table(runs: int) -> list[str]:
             net = model.to("cuda", dtype).eval()
             one, many = (torch.rand(n, 3, 256, 256, device="cuda", dtype=dtype) for n in (1, 64))
             with torch.inference_mode():
-                ms1 = cuda_ms(lambda: net(one), runs)
-                ms64 = cuda_ms(lambda: net(many), max(5, runs // 5))
+                ms1 = cuda_ms(lambda net=net, one=one: net(one), runs)
+                ms64 = cuda_ms(lambda net=net, many=many: net(many), max(5, runs // 5))
             rows.append(f"| {name} | {precision} | {ms1:.2f} | {64e3 / ms64:.0f} |")
     return rows
 

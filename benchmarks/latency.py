@@ -20,12 +20,12 @@ from PIL import Image
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from facerecon.model.backends import OnnxBackend, TorchBackend, export_onnx  # noqa: E402
-from facerecon.surface.export import write_mesh  # noqa: E402
-from facerecon.model.hub import load_pretrained  # noqa: E402
-from facerecon.surface.mesh import build_mesh  # noqa: E402
 from facerecon.model import FaceReconNet, NetworkConfig  # noqa: E402
+from facerecon.model.backends import OnnxBackend, TorchBackend, export_onnx  # noqa: E402
+from facerecon.model.hub import load_pretrained  # noqa: E402
 from facerecon.predictor import FaceReconstructor  # noqa: E402
+from facerecon.surface.export import write_mesh  # noqa: E402
+from facerecon.surface.mesh import build_mesh  # noqa: E402
 
 
 def median_ms(fn, runs: int, warmup: int = 3) -> float:
@@ -46,9 +46,9 @@ def network_table(runs: int, threads: int, tmp: Path) -> list[str]:
                         ("full (paper-sized, untrained)", FaceReconNet(NetworkConfig.full_width()).eval())]:
         params = sum(p.numel() for p in model.parameters()) / 1e6
         backend = TorchBackend(model, "cpu")
-        torch_ms = median_ms(lambda: backend.run(x), runs)
+        torch_ms = median_ms(lambda backend=backend: backend.run(x), runs)
         onnx = OnnxBackend(export_onnx(model, tmp / f"{len(rows)}.onnx"), "cpu", threads)
-        onnx_ms = median_ms(lambda: onnx.run(x), runs)
+        onnx_ms = median_ms(lambda onnx=onnx: onnx.run(x), runs)
         rows.append(f"| {name} | {params:.1f} M | {torch_ms:.1f} | {onnx_ms:.1f} |")
     return rows
 
@@ -59,7 +59,8 @@ def end_to_end_table(runs: int, tmp: Path) -> list[str]:
     buf = io.BytesIO()
     photo.save(buf, "JPEG", quality=92)
     data = buf.getvalue()
-    rows = ["| backend | decode | detect | align | network | mesh | export GLB | total |", "|---|---|---|---|---|---|---|---|"]
+    rows = ["| backend | decode | detect | align | network | mesh | export GLB | total |",
+            "|---|---|---|---|---|---|---|---|"]
     for backend in ("onnx", "torch"):
         rec = FaceReconstructor.from_pretrained(ROOT / "facerecon" / "weights", backend=backend, device="cpu")
         stages: dict[str, list[float]] = {}

@@ -23,12 +23,12 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from facerecon.preprocess.align import CANONICAL_LANDMARKS  # noqa: E402
-from facerecon.training.evaluate import without_plane  # noqa: E402
-from facerecon.predictor import FaceReconstructor  # noqa: E402
 from facerecon.data.pseudo_labels import canonical_triangles, label_face  # noqa: E402
 from facerecon.data.splits import is_held_out  # noqa: E402
 from facerecon.data.synth.face_model import default_data_dir  # noqa: E402
+from facerecon.predictor import FaceReconstructor  # noqa: E402
+from facerecon.preprocess.align import CANONICAL_LANDMARKS  # noqa: E402
+from facerecon.training.evaluate import without_plane  # noqa: E402
 
 UPPER_FACE_ROWS = int(CANONICAL_LANDMARKS[2, 1])  # crop rows above the nose tip
 

@@ -21,7 +21,8 @@ from facerecon.data.synth.render import Renderer  # noqa: E402
 
 STAGES = {  # function name in the profile -> stage
     "vertices": "geometry (identity + expression)", "vertex_normals": "geometry (identity + expression)",
-    "cast_rays": "ray casting", "displaced_hits": "detail ray hits", "test_occlusions": "shadow rays", "displacement_map": "detail displacement",
+    "cast_rays": "ray casting", "displaced_hits": "detail ray hits", "test_occlusions": "shadow rays",
+    "displacement_map": "detail displacement",
     "skin_albedo": "skin albedo", "background": "background", "_camera_effects": "camera effects (blur, noise, JPEG)",
 }
 

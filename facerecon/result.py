@@ -36,7 +36,7 @@ class FaceReconstruction:
         return Path(path)
 
     @classmethod
-    def load(cls, path: Path) -> "FaceReconstruction":
+    def load(cls, path: Path) -> FaceReconstruction:
         with np.load(path, allow_pickle=False) as z:
             return cls(**{f.name: z[f.name] for f in fields(cls) if f.name not in ("timings", "score")},
                        score=float(z["score"]))

@@ -1,6 +1,7 @@
 """Shared fixtures. Real images: examples/astronaut.png (NASA, public domain) and examples/cat_no_face.png (CC0)."""
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -8,7 +9,15 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
+WEIGHTS = ROOT / "facerecon" / "weights"
 SHARED_DATA = ROOT.parent / "shared" / "data"
+
+
+def require_tool(present: bool, why: str) -> None:
+    """A test tool that is missing (the browser, the glTF validator) skips the test on a developer's machine and
+    fails it in CI (CI=true): .ci/run installs them, so CI never passes without running the check."""
+    if not present:
+        (pytest.fail if os.environ.get("CI") else pytest.skip)(why)
 
 
 @pytest.fixture(scope="session")
@@ -29,7 +38,7 @@ def detector():
 def reconstructor(detector):
     from facerecon.predictor import FaceReconstructor
 
-    return FaceReconstructor.from_pretrained(ROOT / "facerecon" / "weights", backend="torch", device="cpu", detector=detector)
+    return FaceReconstructor.from_pretrained(WEIGHTS, backend="torch", device="cpu", detector=detector)
 
 
 @pytest.fixture(scope="session")

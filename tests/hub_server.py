@@ -27,7 +27,7 @@ class HubServer:
         self.refs.setdefault(repo, {})[branch] = commit
         return commit
 
-    def __enter__(self) -> "HubServer":
+    def __enter__(self) -> HubServer:
         self.thread.start()
         return self
 

@@ -1,8 +1,14 @@
 import numpy as np
 import pytest
 
-from facerecon.preprocess.align import (CANONICAL_LANDMARKS, affine_scale, apply_affine, crop_affine, rescale_affine,
-                             warp_to_crop)
+from facerecon.preprocess.align import (
+    CANONICAL_LANDMARKS,
+    affine_scale,
+    apply_affine,
+    crop_affine,
+    rescale_affine,
+    warp_to_crop,
+)
 
 
 def test_crop_affine_recovers_a_similarity_exactly():

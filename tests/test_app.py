@@ -9,7 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from .conftest import EXAMPLES, ROOT
+from .conftest import EXAMPLES, ROOT, WEIGHTS
 from .test_fuzz import image_bytes
 
 gradio_client = pytest.importorskip("gradio_client")
@@ -17,7 +17,7 @@ gradio_client = pytest.importorskip("gradio_client")
 
 @pytest.fixture(scope="module")
 def app_module(monkeypatch_module):
-    monkeypatch_module.setenv("FACERECON_MODEL", str(ROOT / "facerecon" / "weights"))
+    monkeypatch_module.setenv("FACERECON_MODEL", str(WEIGHTS))
     import importlib
     import sys
 

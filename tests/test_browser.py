@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from .conftest import ROOT
+from .conftest import ROOT, WEIGHTS, require_tool
 
 OUTPUT = ROOT / "test-output"
 
@@ -25,12 +25,14 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+@pytest.mark.slow
 def test_upload_example_and_see_the_3d_face():
     chromium = shutil.which("chromium") or "/usr/bin/chromium"
-    if not (shutil.which("node") and os.path.exists(chromium) and (ROOT / "node_modules" / "playwright-core").is_dir()):
-        pytest.skip("needs node, Debian's chromium and playwright-core (npm ci)")
+    require_tool(bool(shutil.which("node") and os.path.exists(chromium)
+                      and (ROOT / "node_modules" / "playwright-core").is_dir()),
+                 "needs node, Debian's chromium and playwright-core (npm ci)")
     port = free_port()
-    env = {**os.environ, "FACERECON_MODEL": str(ROOT / "facerecon" / "weights")}
+    env = {**os.environ, "FACERECON_MODEL": str(WEIGHTS)}
     server = subprocess.Popen([sys.executable, "app.py", "--port", str(port)], cwd=ROOT, env=env,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:

@@ -3,7 +3,7 @@ import sys
 
 import numpy as np
 
-from .conftest import EXAMPLES, ROOT
+from .conftest import EXAMPLES, ROOT, WEIGHTS
 
 
 def run_cli(*args, cwd=ROOT):
@@ -16,7 +16,7 @@ def test_predict_writes_maps_and_meshes_and_reports_failures(tmp_path):
     bad.write_bytes(b"\x89PNG\r\n\x1a\n truncated")
     out = tmp_path / "out"
     res = run_cli("predict", str(EXAMPLES / "astronaut.png"), str(bad), str(EXAMPLES / "cat_no_face.png"),
-                  "--out", str(out), "--model", str(ROOT / "facerecon" / "weights"), "--formats", "glb,obj,ply,stl")
+                  "--out", str(out), "--model", str(WEIGHTS), "--formats", "glb,obj,ply,stl")
     assert res.returncode == 1, res.stderr  # some inputs failed...
     face_dir = out / "astronaut" / "face_0"  # ...but the good one was processed
     for name in ("mask.png", "depth.png", "detail.png", "maps.npz", "face.glb", "face.obj", "face.mtl", "face.ply",
@@ -31,7 +31,7 @@ def test_predict_writes_maps_and_meshes_and_reports_failures(tmp_path):
 
 def test_bad_arguments_give_a_message_not_a_traceback(tmp_path):
     res = run_cli("predict", str(EXAMPLES / "astronaut.png"), "--out", str(tmp_path), "--formats", "fbx",
-                  "--model", str(ROOT / "facerecon" / "weights"))
+                  "--model", str(WEIGHTS))
     assert res.returncode != 0 and "fbx" in res.stderr and "Traceback" not in res.stderr
     res = run_cli("predict", str(EXAMPLES / "astronaut.png"), "--out", str(tmp_path), "--model", str(tmp_path / "x"))
     assert res.returncode == 2 and "not a model folder" in res.stderr

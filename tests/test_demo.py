@@ -5,9 +5,9 @@ import zipfile
 import cv2
 import numpy as np
 
+from facerecon import FaceReconstruction
 from facerecon.apps import demo
 from facerecon.preprocess.align import CANONICAL_LANDMARKS, crop_affine
-from facerecon import FaceReconstruction
 
 
 def test_small_faces_are_warned_about(reconstructor, astronaut):

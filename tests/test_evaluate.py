@@ -3,9 +3,9 @@ one whose depth is tilted loses coarse accuracy but not its tilt-free shape, and
 its shape but not its relief ratio (skipped without ../shared/data)."""
 import numpy as np
 
-from facerecon.training import evaluate
-from facerecon.preprocess.detect import FaceDetector
 from facerecon.data.synth.render import Renderer
+from facerecon.preprocess.detect import FaceDetector
+from facerecon.training import evaluate
 
 
 class GroundTruth:

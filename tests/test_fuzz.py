@@ -26,7 +26,7 @@ def encode(size, mode, fmt, orientation, seed) -> bytes:
     rng = np.random.default_rng(seed)
     w, h = size
     img = Image.fromarray((rng.random((h, w, 3)) * 255).astype(np.uint8))
-    img = img.convert(mode) if mode != "I;16" else Image.fromarray((np.asarray(img.convert("L"), np.uint16) * 257))
+    img = img.convert(mode) if mode != "I;16" else Image.fromarray(np.asarray(img.convert("L"), np.uint16) * 257)
     buf = io.BytesIO()
     kwargs = {}
     if fmt == "JPEG" and orientation:

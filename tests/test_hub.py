@@ -4,10 +4,9 @@ import logging
 import pytest
 import torch
 
-from facerecon.model import hub
 from facerecon.errors import ModelFileError
+from facerecon.model import FaceReconNet, NetworkConfig, hub
 from facerecon.model.hub import load_pretrained, resolve_weights, save_pretrained
-from facerecon.model import FaceReconNet, NetworkConfig
 
 from .hub_server import HubServer
 

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from facerecon.preprocess import image_io
 from facerecon.errors import ImageReadError
+from facerecon.preprocess import image_io
 from facerecon.preprocess.image_io import load_image
 
 
@@ -24,7 +24,7 @@ def rgb_test_image(w=40, h=30) -> Image.Image:
 @pytest.mark.parametrize("mode", ["RGB", "RGBA", "L", "P", "LA", "I;16", "CMYK", "1"])
 def test_every_pixel_mode_becomes_rgb8(mode):
     img = rgb_test_image()
-    img = img.convert(mode) if mode != "I;16" else Image.fromarray((np.asarray(img.convert("L"), np.uint16) * 257))
+    img = img.convert(mode) if mode != "I;16" else Image.fromarray(np.asarray(img.convert("L"), np.uint16) * 257)
     fmt = "JPEG" if mode == "CMYK" else "TIFF" if mode in ("I;16",) else "PNG"
     out = load_image(encode(img, fmt))
     assert out.shape == (30, 40, 3) and out.dtype == np.uint8

@@ -7,12 +7,12 @@ import pygltflib
 import pytest
 import trimesh
 
+from facerecon import FaceReconstruction
 from facerecon.preprocess.align import MM_PER_CROP_PIXEL
 from facerecon.surface.export import write_maps, write_mesh
 from facerecon.surface.mesh import build_mesh, texture_uv
-from facerecon import FaceReconstruction
 
-from .conftest import ROOT
+from .conftest import ROOT, require_tool
 
 
 def make_face(step_depth: float = 40.0) -> FaceReconstruction:
@@ -145,8 +145,8 @@ def test_glb_is_valid_gltf2_read_back_by_a_second_library(written):
 def test_glb_passes_the_khronos_validator(written):
     out, paths, _, _ = written
     script = ROOT / "tools" / "validate_gltf.js"
-    if not shutil.which("node") or not (ROOT / "node_modules" / "gltf-validator").is_dir():
-        pytest.skip("the Khronos glTF validator is not installed (npm ci)")
+    require_tool(bool(shutil.which("node")) and (ROOT / "node_modules" / "gltf-validator").is_dir(),
+                 "the Khronos glTF validator is not installed (npm ci)")
     report = json.loads(subprocess.run(["node", str(script), str(paths["glb"])], capture_output=True, text=True,
                                        check=True, timeout=120).stdout)
     assert report["errors"] == 0 and report["warnings"] == 0, report
@@ -172,6 +172,6 @@ def test_maps_files(written):
     depth = cv2.imread(str(maps["depth"]), cv2.IMREAD_UNCHANGED)
     assert depth.dtype == np.uint16 and depth.shape == (256, 256)
     npz = np.load(maps["maps"])
-    assert set(npz.files) == {"mask", "coarse_depth", "detail", "depth", "crop_affine", "crop_rgb", "texture_rgb", "box",
-                              "landmarks5", "score"}
+    assert set(npz.files) == {"mask", "coarse_depth", "detail", "depth", "crop_affine", "crop_rgb", "texture_rgb",
+                              "box", "landmarks5", "score"}
     np.testing.assert_allclose(npz["depth"], npz["coarse_depth"] + npz["detail"])

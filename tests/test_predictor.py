@@ -2,9 +2,9 @@
 import numpy as np
 import pytest
 
-from facerecon.preprocess.align import CANONICAL_LANDMARKS, apply_affine
-from facerecon.errors import ImageReadError, NoFaceFound
 from facerecon.data.pseudo_labels import canonical_triangles, label_face
+from facerecon.errors import ImageReadError, NoFaceFound
+from facerecon.preprocess.align import CANONICAL_LANDMARKS, apply_affine
 
 from .conftest import EXAMPLES
 

@@ -5,8 +5,8 @@ import cv2
 import numpy as np
 import pytest
 
-from facerecon.preprocess.align import CANONICAL_LANDMARKS, crop_affine
 from facerecon.data.shards import list_shards
+from facerecon.preprocess.align import CANONICAL_LANDMARKS, crop_affine
 
 
 @pytest.fixture(scope="module")
@@ -54,6 +54,7 @@ def test_mask_is_the_visible_face(renderer):
     assert np.hypot(xs[nearest] - nose[0], ys[nearest] - nose[1]) < 20
 
 
+@pytest.mark.slow
 def test_synth_command_writes_resumable_shards(tmp_path, shared_data):
     from facerecon.data.synth import engine
 
@@ -68,6 +69,7 @@ def test_synth_command_writes_resumable_shards(tmp_path, shared_data):
         assert z["image"].shape == (3, 256, 256, 3) and z["coarse"].dtype == np.float16
 
 
+@pytest.mark.slow
 def test_workers_on_their_own_cores_render_the_same_shards(tmp_path, shared_data, monkeypatch):
     """Workers pinned to their shares of the cores, thread pools sized to them, change nothing in the output: two
     write the shards one writes. The thread settings they start with are the caller's again afterwards."""
@@ -86,10 +88,10 @@ def test_workers_on_their_own_cores_render_the_same_shards(tmp_path, shared_data
 def test_portrait_unwrap_round_trip(shared_data, detector):
     """A portrait unwrapped into canonical UV space gives back, at each vertex's UV, the photo's colour at that
     landmark (for the frontal, unforeshortened part of the face)."""
-    from facerecon.preprocess.image_io import load_image
-    from facerecon.surface.raster import sample_bilinear
     from facerecon.data.synth.detail import sample_texture
     from facerecon.data.synth.textures import CanonicalMesh, unwrap_photo
+    from facerecon.preprocess.image_io import load_image
+    from facerecon.surface.raster import sample_bilinear
 
     mesh = CanonicalMesh.load(shared_data)
     rgb = load_image(sorted((shared_data / "frll" / "neutral_front").glob("*.jpg"))[0])
@@ -122,9 +124,9 @@ def test_ict_vertices_map_into_the_canonical_face(shared_data):
 def test_depth_is_the_ray_cast_of_the_sampled_head(renderer):
     """Rebuild the sampled head from its parameters, cast every crop pixel's ray at the whole mesh (no culling)
     independently of the renderer, and compare with the rendered coarse depth over the mask."""
+    from facerecon.data.synth.render import rotation
     from facerecon.preprocess.align import apply_affine, invert_affine
     from facerecon.surface.raster import cast_rays, pixel_centres
-    from facerecon.data.synth.render import rotation
 
     s = renderer.render(11)
     p, m = s.params, renderer.model

@@ -4,12 +4,12 @@ import cv2
 import numpy as np
 import pytest
 
-from facerecon.preprocess.align import invert_affine, apply_affine
-from facerecon.surface.raster import cast_rays, pixel_centres
 from facerecon.data.synth.camera import CropCamera
 from facerecon.data.synth.detail import displaced_hits, displacement_map
 from facerecon.data.synth.face_model import EXPRESSION_GROUPS, FACE, HEAD, FaceModel
 from facerecon.data.synth.render import Renderer, rotation
+from facerecon.preprocess.align import apply_affine, invert_affine
+from facerecon.surface.raster import cast_rays, pixel_centres
 
 H, R, EXTENT = 10.0, 12.0, 9.0  # dome height, curvature radius, half size (cm)
 FACE_HALF = (6.0, 7.0)  # the face region: |x| < 6, |y| < 7 (cm)

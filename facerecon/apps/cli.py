@@ -65,8 +65,8 @@ def _export_onnx(args: argparse.Namespace) -> int:
 
 
 def _evaluate(args: argparse.Namespace) -> int:
-    from ..training.evaluate import evaluate
     from ..predictor import COARSE_SMOOTHING_PX
+    from ..training.evaluate import evaluate
 
     smoothing = COARSE_SMOOTHING_PX if args.coarse_smoothing is None else args.coarse_smoothing
     if smoothing < 0:

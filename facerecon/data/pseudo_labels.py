@@ -17,9 +17,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from ..errors import FaceReconError
 from ..preprocess.align import CROP_SIZE, affine_scale, apply_affine, crop_affine, warp_to_crop
 from ..preprocess.detect import FaceDetector
-from ..errors import FaceReconError
 from ..preprocess.image_io import load_image
 from ..surface.raster import cast_pixels
 from .shards import shard_path, write_shard

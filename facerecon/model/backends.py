@@ -83,8 +83,9 @@ class OnnxBackend:
         available = ort.get_available_providers()
         if device == "cuda" and "CUDAExecutionProvider" not in available:
             raise RuntimeError("device='cuda' was asked for but onnxruntime has no CUDA provider "
-                               "(install requirements-gpu.txt)")
-        wanted = ["CUDAExecutionProvider"] if device in ("auto", "cuda") and "CUDAExecutionProvider" in available else []
+                               "(install onnxruntime-gpu instead of onnxruntime)")
+        cuda = device in ("auto", "cuda") and "CUDAExecutionProvider" in available
+        wanted = ["CUDAExecutionProvider"] if cuda else []
         options = ort.SessionOptions()
         if threads:
             options.intra_op_num_threads = threads

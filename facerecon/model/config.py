@@ -21,13 +21,13 @@ class NetworkConfig:
     detail_scale: float = 0.5
 
     @classmethod
-    def full_width(cls) -> "NetworkConfig":
+    def full_width(cls) -> NetworkConfig:
         """The paper-sized variant: FPN 128, U-Nets up to 256 wide, plain convs."""
         return cls(fpn_width=128, ppm_width=128, coarse_widths=[64, 128, 256, 256, 256, 256],
                    detail_widths=[32, 64, 128, 256, 256, 256, 256], separable_heads=False)
 
     @classmethod
-    def from_dict(cls, data: dict) -> "NetworkConfig":
+    def from_dict(cls, data: dict) -> NetworkConfig:
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = set(data) - known - {"model_type", "format_version"}
         if unknown:

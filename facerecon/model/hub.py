@@ -11,7 +11,6 @@ import json
 import logging
 import os
 from pathlib import Path
-
 from typing import TYPE_CHECKING
 
 from ..errors import ModelFileError
@@ -58,9 +57,16 @@ def resolve_weights(source: str | os.PathLike | None = None, revision: str | Non
     for an explicit repo id only an unreachable hub (offline, no network, server error) does.
     """
     from huggingface_hub import hf_hub_download, hf_hub_url, try_to_load_from_cache
-    from huggingface_hub.errors import (GatedRepoError, HFValidationError, HfHubHTTPError, LocalEntryNotFoundError,
-                                        OfflineModeIsEnabled, RemoteEntryNotFoundError, RepositoryNotFoundError,
-                                        RevisionNotFoundError)
+    from huggingface_hub.errors import (
+        GatedRepoError,
+        HfHubHTTPError,
+        HFValidationError,
+        LocalEntryNotFoundError,
+        OfflineModeIsEnabled,
+        RemoteEntryNotFoundError,
+        RepositoryNotFoundError,
+        RevisionNotFoundError,
+    )
     from huggingface_hub.utils import validate_repo_id
 
     is_default = source is None

@@ -2,8 +2,8 @@
 
 Pixel convention (OpenCV's): integer coordinates are pixel centres; pixel (0, 0) covers [-0.5, 0.5]^2.
 The 2x3 affine A maps image coordinates to crop coordinates: [u, v] = A @ [x, y, 1].
-Both inference (facerecon.preprocess.detect) and the synthetic data engine call these functions, so training sees exactly
-the framing that inference produces.
+Both inference (facerecon.preprocess.detect) and the synthetic data engine call these functions, so training sees
+exactly the framing that inference produces.
 """
 from __future__ import annotations
 

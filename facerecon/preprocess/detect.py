@@ -39,7 +39,8 @@ class FaceDetector:
         import mediapipe as mp  # heavy import, deferred
 
         self.max_faces = max_faces
-        self._detectors = [mp.solutions.face_detection.FaceDetection(model_selection=m, min_detection_confidence=min_score)
+        detection = mp.solutions.face_detection
+        self._detectors = [detection.FaceDetection(model_selection=m, min_detection_confidence=min_score)
                            for m in (1, 0)]
         self._mesh = mp.solutions.face_mesh.FaceMesh(static_image_mode=True, max_num_faces=1, refine_landmarks=False,
                                                      min_detection_confidence=0.3)
@@ -48,7 +49,8 @@ class FaceDetector:
     def detect(self, rgb: np.ndarray) -> list[DetectedFace]:
         h, w = rgb.shape[:2]
         f = min(1.0, DETECT_MAX_SIDE / max(h, w))
-        small = cv2.resize(rgb, (max(1, round(w * f)), max(1, round(h * f))), interpolation=cv2.INTER_AREA) if f < 1 else rgb
+        small = rgb if f >= 1 else cv2.resize(rgb, (max(1, round(w * f)), max(1, round(h * f))),
+                                              interpolation=cv2.INTER_AREA)
         with self._lock:
             boxes, scores, keypoints = self._detect_boxes(small)
             faces = []

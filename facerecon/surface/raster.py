@@ -12,7 +12,8 @@ def pixel_centres(size: int) -> np.ndarray:
     return np.column_stack([j.ravel(), i.ravel()])
 
 
-def cast_rays(vertices: np.ndarray, triangles: np.ndarray, rays: np.ndarray) -> tuple[o3d.t.geometry.RaycastingScene, dict]:
+def cast_rays(vertices: np.ndarray, triangles: np.ndarray,
+              rays: np.ndarray) -> tuple[o3d.t.geometry.RaycastingScene, dict]:
     """Cast N rays (N x 6: origin, unit direction) at a triangle mesh. Returns the scene and 'hit' (N bool),
     't' (float32 distance along the ray, NaN where missed), 'triangle' and 'bary' (N_hit x 3 corner weights)."""
     scene = o3d.t.geometry.RaycastingScene()

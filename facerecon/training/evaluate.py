@@ -46,7 +46,7 @@ SYNTH_VAL_SEED = 2  # the evaluation set; training renders use other seeds (1, 3
 BETWEEN_FACES_MAX = 100  # faces whose detail maps between_faces_r compares pairwise (4,950 pairs)
 
 
-def evaluation_renderer(data_dir: Path | None = None, textures: Path | None = None) -> "Renderer":
+def evaluation_renderer(data_dir: Path | None = None, textures: Path | None = None) -> Renderer:
     """The renderer of the synthetic evaluation faces (textures: the skin set; None = procedural skin)."""
     from ..data.synth.engine import background_photos
     from ..data.synth.face_model import FaceModel, default_data_dir
@@ -238,8 +238,8 @@ def real_metrics(rec: FaceReconstructor, photos: list[Path], data_dir: Path | No
 def held_out_photos(data_dir: Path) -> list[Path]:
     from ..data.splits import photo_files
 
-    return photo_files([data_dir / "congress", data_dir / "frll" / "neutral_front", data_dir / "frll" / "smiling_front"],
-                       "heldout")
+    frll = data_dir / "frll"
+    return photo_files([data_dir / "congress", frll / "neutral_front", frll / "smiling_front"], "heldout")
 
 
 def evaluate(model: str | None, out: Path, synth_count: int, data_dir: Path | None, backend: str = "torch",

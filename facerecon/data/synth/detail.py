@@ -5,7 +5,7 @@ brows v ~ 0.80, eye corners (0.315 / 0.40, 0.715), nose tip (0.5, 0.61), mouth c
 """
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import cv2
 import numpy as np
@@ -57,9 +57,11 @@ def wrinkle_curves(rng: np.random.Generator) -> list[tuple[np.ndarray, float, fl
             start = np.array([0.285, 0.72]) + j(0.004)
             parts.append((_curve(start, start + 0.07 * np.array([-np.cos(a), np.sin(a)]), rng.normal(0, 0.01)),
                           rng.uniform(0.1, 0.35), 0.003))
-        parts.append((_curve([0.32, 0.69], [0.41, 0.685] + j(0.004), -0.015), rng.uniform(0.1, 0.35), 0.004))  # under-eye
+        # under-eye
+        parts.append((_curve([0.32, 0.69], [0.41, 0.685] + j(0.004), -0.015), rng.uniform(0.1, 0.35), 0.004))
         parts.append((_curve([0.43, 0.565] + j(0.006), [0.37, 0.43] + j(0.006), 0.02), rng.uniform(0.3, 1.0), 0.008))
-        parts.append((_curve([0.385, 0.425], [0.395, 0.33] + j(0.006), 0.0), rng.uniform(0.1, 0.5), 0.006))  # marionette
+        # marionette
+        parts.append((_curve([0.385, 0.425], [0.395, 0.33] + j(0.006), 0.0), rng.uniform(0.1, 0.5), 0.006))
         out += [(_mirror(c) if mirror else c, d, w) for c, d, w in parts]
     return out
 
@@ -95,7 +97,8 @@ def displacement_map(rng: np.random.Generator, footprint: float) -> tuple[np.nda
     for sigma_uv, amplitude in ((PORE_UV, pore_mm), (RELIEF_UV, 0.5 * pore_mm)):
         # a random field of correlation length sigma and std A, seen through the pixel: std A sigma / hypot(...)
         sigma = sigma_uv * TEXTURE_SIZE
-        disp += amplitude * sigma / np.hypot(sigma, pixel) * smooth_noise(rng, disp.shape, float(np.hypot(sigma, pixel)))
+        seen = float(np.hypot(sigma, pixel))
+        disp += amplitude * sigma / seen * smooth_noise(rng, disp.shape, seen)
     return disp, wrinkles, {"age": age, "pore_mm": pore_mm, "footprint_texels": float(footprint)}
 
 

@@ -46,7 +46,7 @@ class FaceModel:
     landmarks68: np.ndarray  # 68 vertex ids (Multi-PIE order)
 
     @classmethod
-    def load(cls, path: Path | None = None) -> "FaceModel":
+    def load(cls, path: Path | None = None) -> FaceModel:
         path = Path(path) if path else default_data_dir() / "ict_facekit" / "ict_facekit_head_f16.npz"
         d = np.load(path)
         quads, quads_uv = d["faces"], d["faces_uv"]

@@ -1,11 +1,11 @@
 """Render one training sample straight into the inference crop, with exact mask, coarse depth and detail.
 
-Camera: perspective (facerecon.data.synth.camera). A longer lens further away frames a face the same way once cropped,
-so what is sampled is the distance (30 cm selfie to 2.5 m telephoto) and the position off the optical axis. The
-rendered landmarks go through facerecon.preprocess.align exactly as detected landmarks do at inference, so the framing is the
-inference framing. Every crop pixel centre's ray is cast; depth is the hit's distance along the crop's line of sight
-(the ray through the crop centre: all the crop can show) in crop pixels at the face (larger = nearer), detail the
-change of that depth where the displaced skin meets the same ray.
+Camera: perspective (facerecon.data.synth.camera). A longer lens further away frames a face the same way once
+cropped, so what is sampled is the distance (30 cm selfie to 2.5 m telephoto) and the position off the optical axis.
+The rendered landmarks go through facerecon.preprocess.align exactly as detected landmarks do at inference, so the
+framing is the inference framing. Every crop pixel centre's ray is cast; depth is the hit's distance along the crop's
+line of sight (the ray through the crop centre: all the crop can show) in crop pixels at the face (larger = nearer),
+detail the change of that depth where the displaced skin meets the same ray.
 """
 from __future__ import annotations
 
@@ -159,7 +159,8 @@ class Renderer:
         eye = region == EYEBALL
         gaze = head_n[eye, 2]
         iris = appearance.IRIS_COLOURS[rng.integers(len(appearance.IRIS_COLOURS))]
-        albedo[eye] = np.where((gaze > 0.93)[:, None], np.where((gaze > 0.985)[:, None], 0.02, iris), [0.82, 0.78, 0.74])
+        pupil_or_iris = np.where((gaze > 0.985)[:, None], 0.02, iris)
+        albedo[eye] = np.where((gaze > 0.93)[:, None], pupil_or_iris, [0.82, 0.78, 0.74])
 
         # hair covers the scalp above a random hairline (head frame, cm) and spills over the silhouette
         hair_mask = np.zeros(s * s, bool)

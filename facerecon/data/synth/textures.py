@@ -40,7 +40,7 @@ class SkinTextures:
         np.savez_compressed(path, images=self.images, ict_uv=self.ict_uv)
 
     @classmethod
-    def load(cls, path: Path) -> "SkinTextures":
+    def load(cls, path: Path) -> SkinTextures:
         with np.load(path) as z:
             return cls(z["images"], z["ict_uv"])
 
@@ -52,7 +52,7 @@ class CanonicalMesh:
     tri_uv: np.ndarray  # T x 3 x 2 UVs (v up)
 
     @classmethod
-    def load(cls, data_dir: Path) -> "CanonicalMesh":
+    def load(cls, data_dir: Path) -> CanonicalMesh:
         verts, uvs, tris, tri_uv = [], [], [], []
         for line in (Path(data_dir) / "mediapipe_canonical" / "canonical_face_model.obj").read_text().splitlines():
             kind, *rest = line.split() or [""]
@@ -146,8 +146,8 @@ def ict_uv_map(ict_neutral: np.ndarray, ict_landmarks68: np.ndarray, mesh: Canon
 
 def build_skin_textures(photos: list[Path], data_dir: Path, split: str = "train") -> SkinTextures:
     """Unwrap the largest face of every photo (folders expand to .jpg/.png; split as in pseudo_labels)."""
-    from ...preprocess.detect import FaceDetector
     from ...errors import FaceReconError
+    from ...preprocess.detect import FaceDetector
     from ...preprocess.image_io import load_image
     from ..splits import photo_files
     from .face_model import FaceModel
