@@ -107,7 +107,8 @@ def write_random_shards(folder: Path, count: int) -> None:
             {"image": rng.integers(0, 256, (256, 256, 3), np.uint8), "mask": mask,
              "coarse": (rng.normal(0, 8, (256, 256)) * mask).astype(np.float32),
              "detail": (rng.normal(0, 0.1, (256, 256)) * mask).astype(np.float32),
-             "valid_coarse": mask, "valid_detail": mask, "params": {}} for _ in range(min(200, count - k))])
+             "valid_coarse": mask, "valid_detail": mask, "params": {}} for _ in range(min(200, count - k))],
+            "random data")
 
 
 def loop_rate(data: Path, out: Path, batch_size: int, loader_threads: int, samples: int) -> float:

@@ -19,12 +19,8 @@ from facerecon.data.synth.engine import background_photos, synthesise  # noqa: E
 from facerecon.data.synth.face_model import FaceModel, default_data_dir  # noqa: E402
 from facerecon.data.synth.render import Renderer  # noqa: E402
 
-STAGES = {  # function name in the profile -> stage
-    "vertices": "geometry (identity + expression)", "vertex_normals": "geometry (identity + expression)",
-    "cast_rays": "ray casting", "displaced_hits": "detail ray hits", "test_occlusions": "shadow rays",
-    "displacement_map": "detail displacement",
-    "skin_albedo": "skin albedo", "background": "background", "_camera_effects": "camera effects (blur, noise, JPEG)",
-}
+# Renderer.render's named stages, in the order it runs them
+STAGES = ("pose", "frame", "cast", "relief", "albedo", "hair", "light", "compose", "camera_effects", "labels")
 
 
 def stage_times(n: int) -> tuple[dict[str, float], float]:
@@ -39,10 +35,9 @@ def stage_times(n: int) -> tuple[dict[str, float], float]:
     stats = pstats.Stats(profile).stats
     total = next(v[3] for k, v in stats.items() if k[2] == "render") / n * 1e3
     times: dict[str, float] = {}
-    for (_, _, name), (_, _, _, cum, _) in stats.items():
-        if name in STAGES:
-            times[STAGES[name]] = times.get(STAGES[name], 0) + cum / n * 1e3
-    times["shading, compositing, the rest"] = total - sum(times.values())
+    for (file, _, name), (_, _, _, cum, _) in stats.items():
+        if name in STAGES and file.endswith(str(Path("synth") / "render.py")):
+            times[name] = cum / n * 1e3
     return times, total
 
 
@@ -56,8 +51,8 @@ def main() -> None:
     print(f"\n{args.count} samples at 256x256 with {args.workers} workers: {rate:.1f} samples/s (shards written)\n")
     times, total = stage_times(20)
     print("| stage (one process) | ms per sample |\n|---|---|")
-    for k, v in sorted(times.items(), key=lambda kv: -kv[1]):
-        print(f"| {k} | {v:.1f} |")
+    for k in STAGES:
+        print(f"| {k} | {times.get(k, 0.0):.1f} |")
     print(f"| total | {total:.1f} |")
 
 

@@ -5,7 +5,7 @@ import cv2
 import numpy as np
 import pytest
 
-from facerecon.data.shards import list_shards
+from facerecon.data.shards import list_shards, shard_source
 from facerecon.preprocess.align import CANONICAL_LANDMARKS, crop_affine
 
 
@@ -67,6 +67,7 @@ def test_synth_command_writes_resumable_shards(tmp_path, shared_data):
     assert shards[0].read_bytes() == first and shards[1].exists()
     with np.load(shards[0]) as z:
         assert z["image"].shape == (3, 256, 256, 3) and z["coarse"].dtype == np.float16
+    assert shard_source(shards[0]) == f"synth engine {engine.ENGINE_VERSION}"  # what made it, for the training log
 
 
 @pytest.mark.slow

@@ -7,7 +7,7 @@ import pytest
 from facerecon.data.synth.camera import CropCamera
 from facerecon.data.synth.detail import displaced_hits, displacement_map
 from facerecon.data.synth.face_model import EXPRESSION_GROUPS, FACE, HEAD, FaceModel
-from facerecon.data.synth.render import Renderer, rotation
+from facerecon.data.synth.render import Renderer, SceneConfig, rotation
 from facerecon.preprocess.align import apply_affine, invert_affine
 from facerecon.surface.raster import cast_rays, pixel_centres
 
@@ -155,6 +155,18 @@ def test_determinism_and_framing_contract(dome_model):
     assert not np.array_equal(a.image, c.image)
     for s in (a, c):
         np.testing.assert_allclose(crop_affine(np.array(s.params["detected_landmarks5"])), np.eye(2, 3), atol=1e-6)
+
+
+def test_the_scene_configuration_drives_the_renders(dome_model):
+    """SceneConfig holds the scene's distributions: a configuration without hair, occluders or head turn renders
+    exactly that, and the defaults' faces vary."""
+    plain = Renderer(dome_model, size=128, scene=SceneConfig(bald_share=1.0, glasses_share=0.0, hand_share=0.0,
+                                                             yaw_sd=0.0, pitch_sd=0.0, roll_sd=0.0))
+    default = Renderer(dome_model, size=128)
+    for seed in range(6):
+        p = plain.render(seed).params
+        assert not (p["has_hair"] or p["has_glasses"] or p["has_hand"]) and p["yaw"] == p["pitch"] == p["roll"] == 0
+    assert len({round(default.render(seed).params["yaw"], 3) for seed in range(6)}) == 6
 
 
 def test_detail_label_is_the_wrinkles_of_the_relief():

@@ -36,7 +36,7 @@ def tiny_setup(tmp_path_factory):
                             "coarse": rng.normal(0, 3, (64, 64)).astype(np.float32) * mask,
                             "detail": rng.normal(0, 0.2, (64, 64)).astype(np.float32) * mask,
                             "valid_coarse": mask, "valid_detail": mask, "params": {}})
-        write_shard(shard_path(root / "synth", k), samples)
+        write_shard(shard_path(root / "synth", k), samples, "test noise")
     (root / "net.json").write_text(json.dumps(TINY))
     return root
 
@@ -149,7 +149,7 @@ def test_the_band_above_a_pseudo_labelled_face_carries_no_mask_loss(tmp_path):
     write_shard(shard_path(tmp_path, 0), [{"image": np.zeros((64, 64, 3), np.uint8), "mask": mask,
                                            "mask_unlabelled": band, "coarse": np.zeros((64, 64), np.float32),
                                            "detail": np.zeros((64, 64), np.float32), "valid_coarse": mask,
-                                           "valid_detail": np.zeros((64, 64), bool), "params": {}}])
+                                           "valid_detail": np.zeros((64, 64), bool), "params": {}}], "test band")
     b = ShardData([str(tmp_path)], 0.0).batch(np.array([0]), 64)
     assert b["mask"][0, 0].bool().numpy().tolist() == mask.tolist()
     assert (b["mask_labelled"][0, 0] == 0).numpy().tolist() == band.tolist()

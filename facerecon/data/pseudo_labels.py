@@ -45,6 +45,9 @@ def rasterise_mesh(verts: np.ndarray, triangles: np.ndarray, size: int = CROP_SI
     return mask, coarse.astype(np.float32)
 
 
+# The labels' version, written into every shard (shards.write_shard); the history is in docs/training.md, "Data":
+# 5 = real_v5, the forehead grown through pixels of the forehead's and the cheeks' colour as smooth as skin.
+LABEL_VERSION = 5
 FOREHEAD_REACH = 0.2  # height of the band searched for the forehead's top, in units of the mask's height
 SKIN_DISTANCE = 3.5  # Mahalanobis distance (YCrCb) from a reference skin colour beyond which a pixel is not skin
 SKIN_TEXTURE = 1.4  # fine luminance texture, in units of the face region's median, above which a pixel is hair
@@ -151,8 +154,8 @@ def pseudo_label_photos(photos: list[Path], out_dir: Path, split: str = "all", s
         samples.append(sample)
         n += 1
         if len(samples) == shard_size:
-            write_shard(shard_path(out_dir, n_shard), samples)
+            write_shard(shard_path(out_dir, n_shard), samples, f"pseudo-labels {LABEL_VERSION}")
             samples, n_shard = [], n_shard + 1
     if samples:
-        write_shard(shard_path(out_dir, n_shard), samples)
+        write_shard(shard_path(out_dir, n_shard), samples, f"pseudo-labels {LABEL_VERSION}")
     return n

@@ -3,7 +3,8 @@
 Arrays per shard of N samples at S x S: image (N,S,S,3) uint8, mask (N,S,S) uint8 (1 face, 0 not, MASK_UNLABELLED
 where a pseudo-label does not say: no mask loss there), coarse and detail (N,S,S)
 float16 (crop pixels, docs/representation.md), valid (N,S,S) uint8 with bit 0 = coarse valid, bit 1 = detail valid,
-params (N,) JSON strings.
+params (N,) JSON strings, and source: what made the shard and its version (e.g. "synth engine 5"), so that a run
+can say what it trained on. Shards written before the source existed have none (shard_source gives "unknown").
 """
 from __future__ import annotations
 
@@ -21,8 +22,9 @@ def shard_path(out_dir: Path, index: int) -> Path:
     return Path(out_dir) / f"shard_{index:05d}.npz"
 
 
-def write_shard(path: Path, samples: list[dict]) -> None:
+def write_shard(path: Path, samples: list[dict], source: str) -> None:
     arrays = {
+        "source": np.array(source),
         "image": np.stack([s["image"] for s in samples]).astype(np.uint8),
         "mask": np.stack([np.where(s.get("mask_unlabelled", False), MASK_UNLABELLED, s["mask"])
                           for s in samples]).astype(np.uint8),
@@ -40,3 +42,9 @@ def write_shard(path: Path, samples: list[dict]) -> None:
 
 def list_shards(data_dir: Path) -> list[Path]:
     return sorted(Path(data_dir).glob("shard_*.npz"))
+
+
+def shard_source(path: Path) -> str:
+    with np.load(path) as z:
+        return str(z["source"]) if "source" in z.files else "unknown"
+

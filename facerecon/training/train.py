@@ -33,7 +33,7 @@ from torch.nn import functional as F
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from ..data.augment import add_thin_occluders
-from ..data.shards import MASK_UNLABELLED, VALID_COARSE, VALID_DETAIL, list_shards
+from ..data.shards import MASK_UNLABELLED, VALID_COARSE, VALID_DETAIL, list_shards, shard_source
 from ..model import FaceReconNet, NetworkConfig
 from ..model.backends import pick_device
 from .losses import mask_loss, masked_smooth_l1
@@ -144,8 +144,10 @@ class ShardData:
 
     def __init__(self, dirs: list[str], val_fraction: float, limit: int = 0):
         parts = {k: [] for k in ("image", "mask", "coarse", "detail", "valid")}
+        self.sources: set[str] = set()  # what made the shards (engine or label versions), for the log
         for d in dirs:
             for path in list_shards(Path(d)):
+                self.sources.add(shard_source(path))
                 with np.load(path) as z:
                     for k in parts:
                         parts[k].append(z[k])
@@ -269,6 +271,45 @@ def freeze_all_but(model: FaceReconNet, trainable: list[str]) -> None:
             part.requires_grad_(False)
 
 
+def initial_model(cfg: TrainConfig, ckpt: dict | None, log: Callable[[str], None]) -> FaceReconNet:
+    """The network a run starts from: its checkpoint's, else init_from's (bundled, random or a model folder)."""
+    from ..model.hub import BUNDLED_WEIGHTS, load_pretrained
+
+    if ckpt:
+        model = FaceReconNet(NetworkConfig.from_dict(ckpt["network_config"]))
+        model.load_state_dict(ckpt["model"])
+        log(f"resumed from {cfg.out_dir} at step {ckpt['step']} ({ckpt['samples_seen']} samples)")
+        return model
+    if cfg.init_from == "random":
+        config = NetworkConfig()
+        if cfg.network_config:
+            config = NetworkConfig.from_dict(json.loads(Path(cfg.network_config).read_text()))
+        log("random initialisation")
+        return FaceReconNet(config)
+    source = BUNDLED_WEIGHTS if cfg.init_from == "bundled" else Path(cfg.init_from)
+    if not cfg.init_from or not source.is_dir():
+        raise ConfigError(f"init_from={cfg.init_from}: no such model folder (config.json + model.safetensors); "
+                          "train the stage it names first, or say init_from=bundled or init_from=random")
+    log(f"initialised from {source}")
+    return load_pretrained(source, dtype=torch.float32)
+
+
+def save_checkpoint(out: Path, cfg: TrainConfig, model: FaceReconNet, optimizer: torch.optim.Optimizer,
+                    ema: AveragedModel | None, step: int, samples_seen: int) -> None:
+    """out/checkpoint.pt (written atomically: everything a resume needs) and out/export/ (the weights that are
+    shipped: the moving average when there is one)."""
+    from ..model.hub import save_pretrained
+
+    ckpt_path = out / "checkpoint.pt"
+    tmp = ckpt_path.with_suffix(".tmp")
+    torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "step": step,
+                "samples_seen": samples_seen, "network_config": model.config.to_dict(),
+                "train_config": dataclasses.asdict(cfg), **({"ema": ema.state_dict()} if ema else {})}, tmp)
+    os.replace(tmp, ckpt_path)
+    save_pretrained(ema.module if ema else model, out / "export",
+                    notes={"samples_seen": samples_seen, "step": step})
+
+
 def lr_at(cfg: TrainConfig, step: int, samples_seen: int) -> float:
     if step < cfg.warmup_steps:
         return cfg.lr * (step + 1) / cfg.warmup_steps
@@ -297,54 +338,26 @@ def main(overrides: list[str] | None = None) -> int:
         raise ConfigError(f"no synthetic training samples in {cfg.synth_dirs} (shard_*.npz): render them with "
                          "`python -m facerecon synth --out DIR ...` and pass synth_dirs=DIR")
     real = ShardData([d for d in cfg.real_dirs if d and Path(d).exists()], cfg.val_fraction, cfg.limit_samples)
-    log(f"data: {len(synth)} synthetic + {len(real)} real training samples")
-
-    from ..model.hub import BUNDLED_WEIGHTS, load_pretrained, save_pretrained
+    log(f"data: {len(synth)} synthetic ({', '.join(sorted(synth.sources))}) + {len(real)} real training samples "
+        f"({', '.join(sorted(real.sources)) or 'none'})")
 
     ckpt_path = out / "checkpoint.pt"
-    step = samples_seen = 0
-    if ckpt_path.exists():
-        ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=True)
-        model = FaceReconNet(NetworkConfig.from_dict(ckpt["network_config"]))
-        model.load_state_dict(ckpt["model"])
-        step, samples_seen = ckpt["step"], ckpt["samples_seen"]
-        log(f"resumed from {ckpt_path} at step {step} ({samples_seen} samples)")
-    elif cfg.init_from == "random":
-        config = NetworkConfig()
-        if cfg.network_config:
-            config = NetworkConfig.from_dict(json.loads(Path(cfg.network_config).read_text()))
-        model = FaceReconNet(config)
-        log("random initialisation")
-    else:
-        source = BUNDLED_WEIGHTS if cfg.init_from == "bundled" else Path(cfg.init_from)
-        if not cfg.init_from or not source.is_dir():
-            raise ConfigError(f"init_from={cfg.init_from}: no such model folder (config.json + model.safetensors); "
-                              "train the stage it names first, or say init_from=bundled or init_from=random")
-        model = load_pretrained(source, dtype=torch.float32)
-        log(f"initialised from {source}")
+    ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=True) if ckpt_path.exists() else None
+    model = initial_model(cfg, ckpt, log)
+    step, samples_seen = (ckpt["step"], ckpt["samples_seen"]) if ckpt else (0, 0)
     model.to(device)
     freeze_all_but(model, cfg.trainable)
     optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=cfg.lr,
                                   weight_decay=cfg.weight_decay)
     ema = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(cfg.ema_decay), use_buffers=True) \
         if cfg.ema_decay else None  # a run resumed without one starts it from the weights it resumes
-    if ckpt_path.exists():
+    if ckpt:
         optimizer.load_state_dict(ckpt["optimizer"])
         if ema and "ema" in ckpt:
             ema.load_state_dict(ckpt["ema"])
     shipped = ema.module if ema else model  # the weights that are validated and exported
     net = torch.nn.parallel.DistributedDataParallel(model, device_ids=[device] if device.type == "cuda" else None) \
         if distributed else model
-
-    def save() -> None:
-        if rank != 0:
-            return
-        tmp = ckpt_path.with_suffix(".tmp")
-        torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "step": step,
-                    "samples_seen": samples_seen, "network_config": model.config.to_dict(),
-                    "train_config": dataclasses.asdict(cfg), **({"ema": ema.state_dict()} if ema else {})}, tmp)
-        os.replace(tmp, ckpt_path)
-        save_pretrained(shipped, out / "export", notes={"samples_seen": samples_seen, "step": step})
 
     n_real = int(round(cfg.batch_size * cfg.real_fraction)) if len(real) else 0
     n_synth = cfg.batch_size - n_real
@@ -388,7 +401,8 @@ def main(overrides: list[str] | None = None) -> int:
         stop = (cfg.max_minutes and elapsed >= cfg.max_minutes) or (
             cfg.stop_after_samples and samples_seen >= cfg.stop_after_samples)
         if time.time() - last_ckpt > cfg.ckpt_minutes * 60 or stop or samples_seen >= cfg.total_samples:
-            save()
+            if rank == 0:
+                save_checkpoint(out, cfg, model, optimizer, ema, step, samples_seen)
             last_ckpt = time.time()
             if rank == 0:
                 log(json.dumps({"step": step, "val_synth": validate(shipped, synth, synth.val_idx, res),

@@ -13,7 +13,7 @@ import numpy as np
 from ..shards import list_shards, shard_path, write_shard
 from ..splits import is_held_out
 from .face_model import FaceModel, default_data_dir
-from .render import Renderer
+from .render import ENGINE_VERSION, Renderer
 from .textures import SkinTextures
 
 SHARD_SIZE = 200
@@ -52,7 +52,7 @@ def _render_shard(job: tuple[Path, int, int, int, int]) -> int:
     out_dir, index, seed, count, shard_size = job
     first = index * shard_size
     samples = [asdict(_renderer.render(sample_seed(seed, i))) for i in range(first, min(first + shard_size, count))]
-    write_shard(shard_path(out_dir, index), samples)
+    write_shard(shard_path(out_dir, index), samples, f"synth engine {ENGINE_VERSION}")
     return len(samples)
 
 

@@ -29,9 +29,10 @@ EXPRESSION_GROUPS = {
 
 
 def default_data_dir() -> Path:
+    """$FACERECON_DATA, else ../shared/data from the working folder (the repository's root, where the commands run)."""
     import os
 
-    return Path(os.environ.get("FACERECON_DATA", Path(__file__).resolve().parents[4] / "shared" / "data"))
+    return Path(os.environ.get("FACERECON_DATA", Path.cwd().parent / "shared" / "data"))
 
 
 @dataclass
