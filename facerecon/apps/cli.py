@@ -46,12 +46,12 @@ def _figure(args: argparse.Namespace) -> int:
     import numpy as np
 
     from ..predictor import FaceReconstructor
-    from ..surface.visualize import figure_row
+    from ..surface.visualize import FIGURE_COLUMNS, figure_row
 
     reconstructor = FaceReconstructor.from_pretrained(args.model, args.revision, flip_average=args.flip_average)
     rows = [figure_row(face) for path in args.images for face in reconstructor.reconstruct(path)[: args.max_faces]]
     cv2.imwrite(str(args.out), cv2.cvtColor(np.concatenate(rows, axis=0), cv2.COLOR_RGB2BGR))
-    print(f"wrote {args.out}: crop | mask | depth | detail | shaded surface | mesh turned 35 degrees")
+    print(f"wrote {args.out}: {FIGURE_COLUMNS}")
     return 0
 
 

@@ -87,7 +87,10 @@ def turned_view(face: FaceReconstruction, yaw_deg: float = 35.0, detail_strength
     return out.reshape(size, size, 3)
 
 
+FIGURE_COLUMNS = "crop | mask | depth | detail | mesh from the front | mesh turned 60 degrees"
+
+
 def figure_row(face: FaceReconstruction) -> np.ndarray:
-    """crop | mask | depth | detail | shaded surface | mesh turned 35 degrees, side by side."""
+    """FIGURE_COLUMNS side by side, each S x S."""
     return np.concatenate([face.crop_rgb, mask_overlay(face), depth_colour(face), detail_picture(face),
-                           shaded_normals(face), turned_view(face, 35.0)], axis=1)
+                           turned_view(face, 0.0), turned_view(face, 60.0)], axis=1)
