@@ -175,3 +175,21 @@ def test_maps_files(written):
     assert set(npz.files) == {"mask", "coarse_depth", "detail", "depth", "crop_affine", "crop_rgb", "texture_rgb",
                               "box", "landmarks5", "score"}
     np.testing.assert_allclose(npz["depth"], npz["coarse_depth"] + npz["detail"])
+
+
+def test_results_meshes_and_files_need_no_torch(tmp_path):
+    """The public API loads lazily: a saved result is read, meshed and exported without importing torch."""
+    import subprocess
+    import sys
+
+    face = make_face()
+    face.save(tmp_path / "maps.npz")
+    code = ("import sys, facerecon\n"
+            "from facerecon import FaceReconstruction, FaceReconstructor, build_mesh, export_face\n"
+            f"face = FaceReconstruction.load({str(tmp_path / 'maps.npz')!r})\n"
+            "assert len(build_mesh(face).triangles) > 0\n"
+            f"paths = export_face(face, {str(tmp_path / 'out')!r}, formats=['glb', 'stl'])\n"
+            "print(','.join(sorted(paths)), 'torch' in sys.modules)\n")
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.split() == ["depth,detail,glb,maps,mask,stl", "False"]
