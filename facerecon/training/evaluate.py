@@ -25,6 +25,7 @@ import json
 import statistics
 import tempfile
 import time
+from collections import defaultdict
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -35,6 +36,7 @@ from ..data.augment import add_thin_occluders
 from ..errors import FaceReconError
 from ..predictor import COARSE_SMOOTHING_PX, FaceReconstructor
 from ..preprocess.align import affine_scale, apply_affine
+from ..result import FaceReconstruction
 from ..surface.export import export_face
 from ..surface.raster import sample_bilinear
 from ..surface.visualize import figure_row, normals_from_depth
@@ -66,60 +68,68 @@ def synthetic_metrics(rec: FaceReconstructor, count: int, data_dir: Path | None,
 
     data_dir = Path(data_dir or default_data_dir())
     renderer = evaluation_renderer(data_dir, textures)
-    inter = union = 0
     triangles = canonical_triangles(data_dir)
-    mae_mm, shape_mae_mm, relief, corr, corr_occluded, angle = [], [], [], [], [], []
-    shape_r = {"ours": [], "mediapipe": [], "ours_vs_mediapipe": []}  # on the faces MediaPipe finds
-    amplitude = []  # per face: the detail label's and the prediction's standard deviation
+    per_face = defaultdict(list)  # metric -> one value per face that has it
     predicted_maps, label_maps = [], []  # (detail, where it counts) of the first faces, for between_faces_r
     for i in range(count):
         s = renderer.render(sample_seed(seed, i))
         mask, coarse, detail = (a[0] for a in rec.predict(s.image[None]))
-        pred = mask > 0.5
-        inter += int((pred & s.mask).sum())
-        union += int((pred | s.mask).sum())
-        v = s.valid_coarse & pred
-        if v.sum() > 100:
-            err = (coarse[v] - coarse[v].mean()) - (s.coarse[v] - s.coarse[v].mean())
-            mm_per_px = 10 / s.params["crop_px_per_cm"]
-            mae_mm.append(float(np.abs(err).mean()) * mm_per_px)
-            # the same after removing the best-fitting plane: the error of the shape once a small head-pose
-            # (tilt) error is factored out
-            rows, cols = np.nonzero(v)
-            shape_mae_mm.append(float(np.abs(without_plane(cols, rows, err)).mean()) * mm_per_px)
-            relief.append(relief_ratio(cols, rows, coarse[v], s.coarse[v]))
-            reference = mediapipe_of_crop(rec.detector, s.image, triangles)
-            if reference is not None and (v & reference[0]).sum() > 100:
-                rows, cols = np.nonzero(v & reference[0])
-                ours, truth, theirs = (without_plane(cols, rows, z[rows, cols])
-                                       for z in (coarse, s.coarse, reference[1]))
-                for key, (a, b) in {"ours": (ours, truth), "mediapipe": (theirs, truth),
-                                    "ours_vs_mediapipe": (ours, theirs)}.items():
-                    shape_r[key].append(float(np.corrcoef(a, b)[0, 1]))
-            ang = np.degrees(np.arccos(np.clip((normals_from_depth(coarse + detail) *
-                                                normals_from_depth(s.coarse + s.detail)).sum(2), -1, 1)))
-            angle.append(float(ang[v].mean()))
-        d = s.valid_detail & pred
-        if d.sum() > 100 and detail[d].std() > 0:
-            corr.append(float(np.corrcoef(detail[d], s.detail[d])[0, 1]))
-            amplitude.append((float(s.detail[d].std()), float(detail[d].std())))
-            if len(predicted_maps) < BETWEEN_FACES_MAX:
-                predicted_maps.append((detail, d))
-                label_maps.append((s.detail, d))
-            # the same face with hair strands and glasses rims drawn over it: the wrinkles are still the same
-            occluded = add_thin_occluders(np.random.default_rng(i), s.image[None], s.mask[None], 1.0)
-            detail_occluded = rec.predict(occluded)[2][0]
-            corr_occluded.append(float(np.corrcoef(detail_occluded[d], s.detail[d])[0, 1]))
-    return {"samples": count, "mask_iou": inter / max(union, 1), "coarse_mae_mm": float(np.mean(mae_mm)),
-            "coarse_mae_without_tilt_mm": float(np.mean(shape_mae_mm)),
-            "coarse_relief_ratio": float(np.median(relief)),
-            "coarse_shape_r": mean_or_nan(shape_r["ours"]), "mediapipe_shape_r": mean_or_nan(shape_r["mediapipe"]),
-            "coarse_shape_r_vs_mediapipe": mean_or_nan(shape_r["ours_vs_mediapipe"]),
-            "mediapipe_faces": len(shape_r["mediapipe"]),
-            "detail_corr": mean_or_nan(corr), "detail_corr_thin_occluders": mean_or_nan(corr_occluded),
-            "normal_error_deg": float(np.mean(angle)), **by_amplitude_quarter(np.array(corr), np.array(amplitude)),
+        m = synthetic_face(rec, s, i, mask > 0.5, coarse, detail, triangles)
+        for key, value in m.items():
+            per_face[key].append(value)
+        if "detail_corr" in m and len(predicted_maps) < BETWEEN_FACES_MAX:
+            d = s.valid_detail & (mask > 0.5)
+            predicted_maps.append((detail, d))
+            label_maps.append((s.detail, d))
+    inter, union = sum(per_face["mask_inter"]), sum(per_face["mask_union"])
+    return {"samples": count, "mask_iou": inter / max(union, 1), "coarse_mae_mm": float(np.mean(per_face["mae_mm"])),
+            "coarse_mae_without_tilt_mm": float(np.mean(per_face["shape_mae_mm"])),
+            "coarse_relief_ratio": float(np.median(per_face["relief"])),
+            "coarse_shape_r": mean_or_nan(per_face["shape_r"]),
+            "mediapipe_shape_r": mean_or_nan(per_face["mp_shape_r"]),
+            "coarse_shape_r_vs_mediapipe": mean_or_nan(per_face["shape_r_vs_mp"]),
+            "mediapipe_faces": len(per_face["mp_shape_r"]),
+            "detail_corr": mean_or_nan(per_face["detail_corr"]),
+            "detail_corr_thin_occluders": mean_or_nan(per_face["detail_corr_occluded"]),
+            "normal_error_deg": float(np.mean(per_face["normal_error"])),
+            **by_amplitude_quarter(np.array(per_face["detail_corr"]), np.array(per_face["amplitude"])),
             "detail_between_faces_r": between_faces_r(predicted_maps),
             "label_detail_between_faces_r": between_faces_r(label_maps)}
+
+
+def synthetic_face(rec: FaceReconstructor, s, i: int, pred: np.ndarray, coarse: np.ndarray, detail: np.ndarray,
+                   triangles: np.ndarray) -> dict:
+    """One rendered face's metrics, each where it can be measured (keys absent otherwise)."""
+    m = {"mask_inter": int((pred & s.mask).sum()), "mask_union": int((pred | s.mask).sum())}
+    v = s.valid_coarse & pred
+    if v.sum() > 100:
+        err = (coarse[v] - coarse[v].mean()) - (s.coarse[v] - s.coarse[v].mean())
+        mm_per_px = 10 / s.params["crop_px_per_cm"]
+        m["mae_mm"] = float(np.abs(err).mean()) * mm_per_px
+        # the same after removing the best-fitting plane: the error of the shape once a small head-pose (tilt)
+        # error is factored out
+        rows, cols = np.nonzero(v)
+        m["shape_mae_mm"] = float(np.abs(without_plane(cols, rows, err)).mean()) * mm_per_px
+        m["relief"] = relief_ratio(cols, rows, coarse[v], s.coarse[v])
+        reference = mediapipe_of_crop(rec.detector, s.image, triangles)
+        if reference is not None and (v & reference[0]).sum() > 100:
+            rows, cols = np.nonzero(v & reference[0])
+            ours, truth, theirs = (without_plane(cols, rows, z[rows, cols]) for z in (coarse, s.coarse, reference[1]))
+            for key, (a, b) in {"shape_r": (ours, truth), "mp_shape_r": (theirs, truth),
+                                "shape_r_vs_mp": (ours, theirs)}.items():
+                m[key] = float(np.corrcoef(a, b)[0, 1])
+        ang = np.degrees(np.arccos(np.clip((normals_from_depth(coarse + detail) *
+                                            normals_from_depth(s.coarse + s.detail)).sum(2), -1, 1)))
+        m["normal_error"] = float(ang[v].mean())
+    d = s.valid_detail & pred
+    if d.sum() > 100 and detail[d].std() > 0:
+        m["detail_corr"] = float(np.corrcoef(detail[d], s.detail[d])[0, 1])
+        m["amplitude"] = (float(s.detail[d].std()), float(detail[d].std()))
+        # the same face with hair strands and glasses rims drawn over it: the wrinkles are still the same
+        occluded = add_thin_occluders(np.random.default_rng(i), s.image[None], s.mask[None], 1.0)
+        detail_occluded = rec.predict(occluded)[2][0]
+        m["detail_corr_occluded"] = float(np.corrcoef(detail_occluded[d], s.detail[d])[0, 1])
+    return m
 
 
 def mean_or_nan(values: list[float]) -> float:
@@ -177,15 +187,13 @@ def between_faces_r(maps: list[tuple[np.ndarray, np.ndarray]]) -> float:
 
 
 def real_metrics(rec: FaceReconstructor, photos: list[Path], data_dir: Path | None) -> dict:
-    from ..data.pseudo_labels import canonical_triangles, label_face
+    from ..data.pseudo_labels import canonical_triangles
 
     triangles = canonical_triangles(data_dir)
-    ious, failures, times, network = [], [], [], []
-    ious_label = []  # IoU with the mask label of training: Face Mesh's region with the forehead grown to the hairline
-    label_vs_region = []  # that label's own IoU with Face Mesh's region
+    per_photo = defaultdict(list)  # metric -> one value per photo that has it
+    failures = []
     detail_maps = []  # (detail, mask) of the first faces, for between_faces_r
-    rs: dict[str, float] = {}  # per photo, so that the worst ones can be looked at
-    relief, shape_r = [], []
+    rs: dict[str, float] = {}  # depth r per photo, so that the worst ones can be looked at
     with tempfile.TemporaryDirectory() as tmp:
         for path in photos:
             t0 = time.perf_counter()
@@ -197,42 +205,54 @@ def real_metrics(rec: FaceReconstructor, photos: list[Path], data_dir: Path | No
             except Exception as e:  # noqa: BLE001 - every failure is counted and named in the report
                 failures.append(f"{path.name}: {type(e).__name__}: {e}")
                 continue
-            times.append((time.perf_counter() - t0) * 1e3)
-            network.append(face.timings["network"])
+            per_photo["ms"].append((time.perf_counter() - t0) * 1e3)
+            per_photo["network_ms"].append(face.timings["network"])
             if len(detail_maps) < BETWEEN_FACES_MAX:
                 detail_maps.append((face.detail, face.mask > 0.5))
-            det = detections[0]
-            if det.mesh is None:
-                continue
-            ref = label_face(rgb, det.mesh, det.landmarks5, triangles)
-            pred, region = face.mask > 0.5, ref["mediapipe_region"]
-            ious.append(float((pred & region).sum() / max((pred | region).sum(), 1)))
-            labelled = pred & ~ref["mask_unlabelled"]
-            ious_label.append(float((labelled & ref["mask"]).sum() / max((labelled | ref["mask"]).sum(), 1)))
-            label_vs_region.append(float(region.sum() / max(ref["mask"].sum(), 1)))  # the label holds the region
-            rows, cols = np.nonzero(pred & region)
-            if len(rows) > 100:
-                ours, theirs = face.coarse_depth[rows, cols], ref["coarse"][rows, cols]
-                relief.append(relief_ratio(cols, rows, ours, theirs))
-                shape_r.append(float(np.corrcoef(without_plane(cols, rows, ours),
-                                                 without_plane(cols, rows, theirs))[0, 1]))
-            xy = apply_affine(face.crop_affine, det.mesh[:, :2])
-            z_ref = det.mesh[:, 2] * affine_scale(face.crop_affine)
-            z_pred = sample_bilinear(face.depth, xy)
-            inside = sample_bilinear(face.mask, xy) > 0.5
-            if inside.sum() > 50:
-                rs[path.name] = float(np.corrcoef(z_pred[inside], z_ref[inside])[0, 1])
-    return {"photos": len(photos), "mask_iou": float(np.mean(ious)),
-            "mask_iou_vs_label_with_forehead": float(np.mean(ious_label)),
-            "label_with_forehead_iou_vs_mediapipe": float(np.mean(label_vs_region)),
+            if detections[0].mesh is not None:
+                m = real_face(rgb, face, detections[0], triangles)
+                if "depth_r" in m:
+                    rs[path.name] = m.pop("depth_r")
+                for key, value in m.items():
+                    per_photo[key].append(value)
+    return {"photos": len(photos), "mask_iou": float(np.mean(per_photo["iou"])),
+            "mask_iou_vs_label_with_forehead": float(np.mean(per_photo["iou_label"])),
+            "label_with_forehead_iou_vs_mediapipe": float(np.mean(per_photo["label_vs_region"])),
             "depth_r": float(np.mean(list(rs.values()))),
-            "depth_r_min": min(rs.values()), "coarse_relief_ratio_vs_mediapipe": float(np.median(relief)),
-            "coarse_shape_r_vs_mediapipe": mean_or_nan(shape_r),
+            "depth_r_min": min(rs.values()), "coarse_relief_ratio_vs_mediapipe": float(np.median(per_photo["relief"])),
+            "coarse_shape_r_vs_mediapipe": mean_or_nan(per_photo["shape_r"]),
             "detail_between_faces_r": between_faces_r(detail_maps),
             "success_rate": 1 - len(failures) / max(len(photos), 1),
-            "failures": failures, "median_ms_per_photo": statistics.median(times),
-            "median_network_ms": statistics.median(network),
+            "failures": failures, "median_ms_per_photo": statistics.median(per_photo["ms"]),
+            "median_network_ms": statistics.median(per_photo["network_ms"]),
             "depth_r_per_photo": dict(sorted(rs.items(), key=lambda item: item[1]))}
+
+
+def real_face(rgb: np.ndarray, face: FaceReconstruction, det, triangles: np.ndarray) -> dict:
+    """One held-out photo's agreement with MediaPipe Face Mesh (its pseudo-label), each metric where it can be
+    measured: mask IoU against Face Mesh's region and against the training label (the region grown to the
+    hairline), that label's own IoU with the region, relief and shape against the rasterised mesh, and the depth r
+    at the landmarks."""
+    from ..data.pseudo_labels import label_face
+
+    ref = label_face(rgb, det.mesh, det.landmarks5, triangles)
+    pred, region = face.mask > 0.5, ref["mediapipe_region"]
+    labelled = pred & ~ref["mask_unlabelled"]
+    m = {"iou": float((pred & region).sum() / max((pred | region).sum(), 1)),
+         "iou_label": float((labelled & ref["mask"]).sum() / max((labelled | ref["mask"]).sum(), 1)),
+         "label_vs_region": float(region.sum() / max(ref["mask"].sum(), 1))}  # the label holds the region
+    rows, cols = np.nonzero(pred & region)
+    if len(rows) > 100:
+        ours, theirs = face.coarse_depth[rows, cols], ref["coarse"][rows, cols]
+        m["relief"] = relief_ratio(cols, rows, ours, theirs)
+        m["shape_r"] = float(np.corrcoef(without_plane(cols, rows, ours), without_plane(cols, rows, theirs))[0, 1])
+    xy = apply_affine(face.crop_affine, det.mesh[:, :2])
+    z_ref = det.mesh[:, 2] * affine_scale(face.crop_affine)
+    z_pred = sample_bilinear(face.depth, xy)
+    inside = sample_bilinear(face.mask, xy) > 0.5
+    if inside.sum() > 50:
+        m["depth_r"] = float(np.corrcoef(z_pred[inside], z_ref[inside])[0, 1])
+    return m
 
 
 def held_out_photos(data_dir: Path) -> list[Path]:
