@@ -7,6 +7,7 @@ All work happens in the facerecon package (facerecon.apps.demo); this file only 
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import tempfile
 from pathlib import Path
@@ -17,13 +18,21 @@ import gradio as gr  # noqa: E402
 
 from facerecon import FaceReconError, FaceReconstruction, FaceReconstructor, ImageReadError, NoFaceFound  # noqa: E402  # noqa: E402
 from facerecon.apps import demo  # noqa: E402
+from facerecon.surface.mesh import DETAIL_STRENGTH_MAX, check_detail_strength  # noqa: E402
 
+logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(message)s")
+log = logging.getLogger("facerecon")
 demo.tune_memory_for_serving()
 EXAMPLES = Path(__file__).parent / "examples"
-RESULT_MINUTES = 15
+# everything derived from a photo (the upload, its faces' arrays and crops, pictures, downloads) is deleted this
+# long after it was made, by a sweep on its own clock (demo.OutputStore)
+RETENTION_MINUTES = demo.env_number("FACERECON_RETENTION_MINUTES", 15, minimum=0.01)
+MAX_UPLOAD_MB = demo.env_number("FACERECON_MAX_UPLOAD_MB", 25, minimum=0.1)  # a phone photo is 2-12 MB
+RETENTION_S = RETENTION_MINUTES * 60
 RECONSTRUCTOR = FaceReconstructor.from_pretrained(backend=os.environ.get("FACERECON_BACKEND", "torch"), device="auto")
-STORE = demo.OutputStore(Path(os.environ["GRADIO_TEMP_DIR"]), max_age_s=RESULT_MINUTES * 60,
-                         max_bytes=int(os.environ.get("FACERECON_DEMO_CACHE_MB", "1024")) << 20)
+STORE = demo.OutputStore(Path(os.environ["GRADIO_TEMP_DIR"]), max_age_s=RETENTION_S,
+                         max_bytes=int(demo.env_number("FACERECON_DEMO_CACHE_MB", 1024, minimum=1)) << 20)
+STORE.start_sweeper()
 
 
 def _face_outputs(face: FaceReconstruction, strength: float, out: Path | None = None):
@@ -35,32 +44,47 @@ def _face_outputs(face: FaceReconstruction, strength: float, out: Path | None = 
             [str(files[k]) for k in ("glb", "obj_zip", "ply", "stl", "npz")], timings)
 
 
+def user_error(message: str) -> gr.Error:
+    """An error the user can act on: shown on the page, and one line in the server's log (no traceback)."""
+    log.warning("user error: %s", message)
+    return gr.Error(message, print_exception=False)
+
+
 def _saved_face(saved: list[dict], index: int) -> FaceReconstruction:
     if not saved:
-        raise gr.Error("Reconstruct a photo first.")
+        raise user_error("Reconstruct a photo first.")
     try:
         return FaceReconstruction.load(saved[index]["arrays"])
     except (FileNotFoundError, IndexError):
-        raise gr.Error(f"These results are gone (they are kept for {RESULT_MINUTES} minutes): "
-                       "please reconstruct the photo again.") from None
+        raise user_error(f"These results are gone (they are kept for {RETENTION_MINUTES:g} minutes): "
+                         "please reconstruct the photo again.") from None
 
 
-def reconstruct(image: dict | None, strength: float, progress=gr.Progress()):  # noqa: B008 - gradio's idiom
+def checked_strength(strength) -> float:
+    """The detail strength as it arrives (the API takes any JSON value), or a plain error naming the range."""
+    try:
+        return check_detail_strength(strength)
+    except ValueError as e:
+        raise user_error(str(e).capitalize() + ".") from None
+
+
+def reconstruct(image: dict | None, strength, progress=gr.Progress()):  # noqa: B008 - gradio's idiom
     # preprocess=False: the upload's file path comes straight here, so facerecon's own decoder (EXIF, 16-bit,
     # CMYK, size limits, clear errors) reads it instead of gradio's image preprocessing
-    path = (image or {}).get("path")
+    strength = checked_strength(strength)
+    path = (image or {}).get("path") if isinstance(image, dict) else None
     if not path:
-        raise gr.Error("Please upload a photo, take one with the webcam or paste one first.")
+        raise user_error("Please upload a photo, take one with the webcam or paste one first.")
     progress(0.1, desc="Finding faces and predicting depth")
     try:
         result = demo.reconstruct(RECONSTRUCTOR, path)
     except ImageReadError as e:
         reason = str(e).split(": ", 1)[-1]  # drop the server-side temporary path the message starts with
-        raise gr.Error(f"This file could not be read as an image: {reason}.") from None
+        raise user_error(f"This file could not be read as an image: {reason}.") from None
     except NoFaceFound:
-        raise gr.Error("No face was found in this photo. Try a photo where a face is clearly visible.") from None
+        raise user_error("No face was found in this photo. Try a photo where a face is clearly visible.") from None
     except FaceReconError as e:
-        raise gr.Error(str(e)) from None
+        raise user_error(str(e)) from None
     for warning in result.warnings:
         gr.Warning(warning)
     progress(0.6, desc="Building the mesh")
@@ -74,6 +98,7 @@ def reconstruct(image: dict | None, strength: float, progress=gr.Progress()):  #
 
 
 def select_face(saved: list[dict], strength: float, evt: gr.SelectData):
+    strength = checked_strength(strength)
     outputs = (evt.index, *_face_outputs(_saved_face(saved, evt.index), strength))
     demo.release_memory()
     return outputs
@@ -82,20 +107,23 @@ def select_face(saved: list[dict], strength: float, evt: gr.SelectData):
 def change_strength(saved: list[dict], index: int, strength: float):
     if not saved:
         return (gr.skip(),) * 7
+    strength = checked_strength(strength)
     outputs = _face_outputs(_saved_face(saved, index), strength)
     demo.release_memory()
     return outputs
 
 
-with gr.Blocks(title="facerecon: 3D face from one photo", delete_cache=(300, 900)) as app:
+with gr.Blocks(title="facerecon: 3D face from one photo",
+               delete_cache=(max(1, int(min(RETENTION_S / 4, 300))), max(1, int(RETENTION_S)))) as app:
     gr.Markdown("# facerecon\nDetailed 3D face reconstruction from a single photo: face mask, coarse depth, "
                 "fine detail and a mesh you can download.")
     # the session keeps the paths of its saved faces (demo.save_faces), not the arrays
-    faces_state, index_state = gr.State([], time_to_live=RESULT_MINUTES * 60), gr.State(0)
+    faces_state, index_state = gr.State([], time_to_live=RETENTION_S), gr.State(0)
     with gr.Row():
         with gr.Column(scale=1):
             image = gr.Image(label="Photo", type="filepath", sources=["upload", "webcam", "clipboard"], height=360)
-            strength = gr.Slider(0.0, 3.0, value=1.0, step=0.1, label="Detail strength (0 = coarse shape only)")
+            strength = gr.Slider(0.0, DETAIL_STRENGTH_MAX, value=1.0, step=0.1,
+                                 label="Detail strength (0 = coarse shape only)")
             run = gr.Button("Reconstruct", variant="primary")
             gr.Examples([[str(EXAMPLES / "astronaut.png")], [str(EXAMPLES / "two_faces.jpg")]], inputs=[image])
             gallery = gr.Gallery(label="Faces found: click one to show it", columns=4, rows=1, height=150,
@@ -111,7 +139,8 @@ with gr.Blocks(title="facerecon: 3D face from one photo", delete_cache=(300, 900
             files = gr.File(label="Downloads: GLB, OBJ (zip), PLY, STL, maps.npz", file_count="multiple")
             timings = gr.Markdown()
     gr.Markdown(f"Running on **{RECONSTRUCTOR.device.upper()}** with the {RECONSTRUCTOR.backend.name} backend. "
-                f"Photos and results are deleted after {RESULT_MINUTES} minutes.")
+                f"Photos and results are deleted after {RETENTION_MINUTES:g} minutes; uploads are limited to "
+                f"{MAX_UPLOAD_MB:g} MB.")
 
     face_outputs = [mask, depth, detail, normals, viewer, files, timings]
     run.click(reconstruct, [image, strength], [faces_state, index_state, gallery, *face_outputs],
@@ -127,4 +156,5 @@ if __name__ == "__main__":
     parser.add_argument("--port", type=int, default=None, help="default 7860 (or $GRADIO_SERVER_PORT)")
     args = parser.parse_args()
     app.queue(default_concurrency_limit=2, max_size=100).launch(server_name=args.host, server_port=args.port,
-                                                                share=args.share)
+                                                                share=args.share,
+                                                                max_file_size=int(MAX_UPLOAD_MB * gr.FileSize.MB))

@@ -1,4 +1,5 @@
-"""Start the web demo as a subprocess on a free local port, for the app benchmarks."""
+"""Start the web demo as a subprocess on a free local port, for the app benchmarks and the tests that need a real
+server (tests/conftest.py imports it)."""
 from __future__ import annotations
 
 import os
@@ -21,14 +22,16 @@ def free_port() -> int:
 class AppServer:
     """with AppServer() as app: app.url, app.pid, app.ready_s (seconds from launch to the page answering)."""
 
-    def __init__(self, timeout_s: float = 120, log: Path | None = None):
-        """log: a file for the app's stdout and stderr (default: $FACERECON_APP_LOG, else discarded)."""
-        self.port, self.timeout_s = free_port(), timeout_s
+    def __init__(self, timeout_s: float = 120, log: Path | None = None, env: dict[str, str] | None = None):
+        """log: a file for the app's stdout and stderr (default: $FACERECON_APP_LOG, else discarded); env: variables
+        set for the app on top of this process's."""
+        self.port, self.timeout_s, self.env = free_port(), timeout_s, env or {}
         self.log = log or (Path(os.environ["FACERECON_APP_LOG"]) if os.environ.get("FACERECON_APP_LOG") else None)
         self.url = f"http://127.0.0.1:{self.port}/"
 
     def __enter__(self) -> AppServer:
-        env = {**os.environ, "FACERECON_MODEL": os.environ.get("FACERECON_MODEL", str(ROOT / "facerecon" / "weights"))}
+        env = {**os.environ, "FACERECON_MODEL": os.environ.get("FACERECON_MODEL", str(ROOT / "facerecon" / "weights")),
+               **self.env}
         t0 = time.perf_counter()
         out = open(self.log, "w") if self.log else subprocess.DEVNULL
         self.proc = subprocess.Popen([sys.executable, "app.py", "--port", str(self.port)], cwd=ROOT, env=env,

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -10,6 +11,9 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
 WEIGHTS = ROOT / "facerecon" / "weights"
+sys.path.insert(0, str(ROOT / "benchmarks"))
+from app_server import AppServer  # noqa: E402,F401 - the web demo as a subprocess, shared with the benchmarks
+
 SHARED_DATA = ROOT.parent / "shared" / "data"
 
 

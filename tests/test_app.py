@@ -9,7 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from .conftest import EXAMPLES, ROOT, WEIGHTS
+from .conftest import EXAMPLES, ROOT, WEIGHTS, AppServer
 from .test_fuzz import image_bytes
 
 gradio_client = pytest.importorskip("gradio_client")
@@ -108,3 +108,45 @@ def test_any_upload_gives_a_result_or_a_plain_message(app_module, tmp_path_facto
         assert e.message and str(path.parent) not in e.message
         return
     assert saved and all(Path(face["arrays"]).exists() for face in saved)
+
+
+@pytest.mark.parametrize("strength", [1e9, -5, "abc", None])  # NaN is not JSON: the client refuses it
+def test_a_detail_strength_outside_its_range_gets_a_plain_message(client, strength):
+    with pytest.raises(gradio_client.exceptions.AppError, match="Detail strength must be a number from 0 to 5"):
+        call(client, EXAMPLES / "astronaut.png", strength)
+
+
+def test_retention_deletes_every_file_of_a_request_on_an_idle_server_and_big_uploads_are_refused(tmp_path):
+    """FACERECON_RETENTION_MINUTES of 3 s: after one request and no other, nothing it left stays on the server; an
+    upload over FACERECON_MAX_UPLOAD_MB is refused before it is stored; a user's error is one line in the log."""
+    import time
+    import urllib.error
+    import urllib.request
+
+    cache = tmp_path / "cache"
+    photo = tmp_path / "photo-under-test.png"
+    photo.write_bytes((EXAMPLES / "astronaut.png").read_bytes())
+    env = {"GRADIO_TEMP_DIR": str(cache), "FACERECON_RETENTION_MINUTES": "0.05", "FACERECON_MAX_UPLOAD_MB": "1",
+           "FACERECON_MODEL": str(WEIGHTS)}
+    with AppServer(env=env, log=tmp_path / "server.log") as server:
+        client = gradio_client.Client(server.url, verbose=False)
+        with pytest.raises(gradio_client.exceptions.AppError, match="No face"):
+            call(client, EXAMPLES / "cat_no_face.png")
+        call(client, photo)
+        log = (tmp_path / "server.log").read_text()  # a user's error is one line there, not a traceback
+        assert "Traceback" not in log and len([line for line in log.splitlines() if "No face" in line]) == 1
+        made = [p for p in cache.rglob("*") if p.is_file()]
+        assert any(p.name == photo.name for p in made) and any(p.suffix == ".glb" for p in made)
+        deadline = time.time() + 20  # retention 3 s, a sweep every second
+        while time.time() < deadline and any(p.exists() for p in made):
+            time.sleep(0.5)
+        assert [p for p in made if p.exists()] == []
+        big = b"x" * (2 << 20)
+        boundary = "facerecon-test-boundary"
+        body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"files\"; filename=\"big.jpg\"\r\n"
+                f"Content-Type: image/jpeg\r\n\r\n").encode() + big + f"\r\n--{boundary}--\r\n".encode()
+        request = urllib.request.Request(server.url + "gradio_api/upload", data=body, method="POST",
+                                         headers={"Content-Type": f"multipart/form-data; boundary={boundary}"})
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(request, timeout=60)
+        assert refused.value.code == 413 and not [p for p in cache.rglob("*") if p.name == "big.jpg"]

@@ -1,3 +1,4 @@
+import os
 import subprocess
 import sys
 
@@ -6,9 +7,9 @@ import numpy as np
 from .conftest import EXAMPLES, ROOT, WEIGHTS
 
 
-def run_cli(*args, cwd=ROOT):
+def run_cli(*args, cwd=ROOT, env=None):
     return subprocess.run([sys.executable, "-m", "facerecon", *args], capture_output=True, text=True, cwd=cwd,
-                          timeout=600)
+                          timeout=600, env={**os.environ, **(env or {})})
 
 
 def test_predict_writes_maps_and_meshes_and_reports_failures(tmp_path):
@@ -37,3 +38,39 @@ def test_bad_arguments_give_a_message_not_a_traceback(tmp_path):
     assert res.returncode == 2 and "not a model folder" in res.stderr
     res = run_cli("evaluate", "--out", str(tmp_path), "--coarse-smoothing", "-1")
     assert res.returncode == 2 and "--coarse-smoothing must be >= 0" in res.stderr and "Traceback" not in res.stderr
+
+
+def test_quiet_by_default_and_verbose_on_request(tmp_path):
+    args = ("predict", str(EXAMPLES / "cat_no_face.png"), str(EXAMPLES / "astronaut.png"), "--out", str(tmp_path),
+            "--formats", "glb")
+    quiet = run_cli(*args, env={"HF_HUB_OFFLINE": "1"})
+    # one line per failed input and nothing else: no MediaPipe / TensorFlow Lite start-up lines, no hub fallback
+    assert quiet.stderr.splitlines() == [f"{EXAMPLES / 'cat_no_face.png'}: no face was found in the image"]
+    loud = run_cli(*args, "--verbose", env={"HF_HUB_OFFLINE": "1"})
+    assert "backend torch on cpu" in loud.stderr and "bundled weights" in loud.stderr
+    assert "TensorFlow Lite" in loud.stderr or "W0000" in loud.stderr  # MediaPipe's own, let through
+
+
+def test_outputs_stay_inside_out_and_path_errors_are_one_line(tmp_path):
+    odd = tmp_path / "in" / "...jpg"
+    odd.parent.mkdir()
+    odd.write_bytes((EXAMPLES / "astronaut.png").read_bytes())
+    out = tmp_path / "in" / "out"
+    res = run_cli("predict", str(odd), str(tmp_path), "--out", str(out), "--formats", "stl")
+    assert res.returncode == 1 and (out / "image" / "face_0" / "face.stl").is_file()
+    assert sorted(p.name for p in (tmp_path / "in").iterdir()) == ["...jpg", "out"]  # nothing beside --out
+    assert res.stderr.strip() == f"{tmp_path}: is a folder, not an image file"
+    not_a_folder = tmp_path / "file.txt"
+    not_a_folder.write_text("x")
+    res = run_cli("predict", str(odd), "--out", str(not_a_folder))
+    assert res.returncode == 2 and "is a file; give a folder" in res.stderr and "Traceback" not in res.stderr
+
+
+def test_values_are_checked_where_they_enter(tmp_path):
+    for flag, value, words in (("--detail-strength", "nan", "from 0 to 5, not 'nan'"),
+                               ("--detail-strength", "1e9", "from 0 to 5, not '1e9'"),
+                               ("--decimate", "-5", ">= 100, not -5"), ("--decimate", "many", "'many'")):
+        res = subprocess.run([sys.executable, "-m", "facerecon", "predict", str(EXAMPLES / "astronaut.png"),
+                              "--out", str(tmp_path), flag, value], capture_output=True, text=True, timeout=120)
+        assert res.returncode == 2 and words in res.stderr and "Traceback" not in res.stderr, res.stderr
+    assert not any(tmp_path.iterdir())

@@ -193,3 +193,11 @@ def test_results_meshes_and_files_need_no_torch(tmp_path):
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert res.returncode == 0, res.stderr
     assert res.stdout.split() == ["depth,detail,glb,maps,mask,stl", "False"]
+
+
+@pytest.mark.parametrize("options", [{"detail_strength": float("nan")}, {"detail_strength": -5},
+                                     {"detail_strength": 1e9}, {"detail_strength": "abc"},
+                                     {"target_triangles": -5}, {"target_triangles": 2.5}])
+def test_bad_mesh_options_are_refused_with_their_range(options):
+    with pytest.raises(ValueError, match="from 0 to 5|>= 100"):
+        build_mesh(make_face(), **options)

@@ -2,9 +2,43 @@
 from __future__ import annotations
 
 import argparse
+import logging
+import os
+import re
 import sys
 import time
 from pathlib import Path
+
+log = logging.getLogger("facerecon")
+
+
+def detail_strength_arg(text: str) -> float:
+    from ..surface.mesh import check_detail_strength
+
+    try:
+        return check_detail_strength(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
+def triangles_arg(text: str) -> int:
+    from ..surface.mesh import check_triangle_count
+
+    try:
+        return check_triangle_count(int(text))
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e) if "triangle" in str(e) else f"not a whole number: {text!r}") from None
+
+
+def output_name(path: str, used: set[str]) -> str:
+    """A folder name for an input's results: its stem with anything but letters, digits, '.', '-' and '_' replaced
+    and leading dots dropped (an input named '...jpg' must not write to OUT/..), made unique among `used`."""
+    stem = re.sub(r"[^\w.-]", "_", Path(path).stem).lstrip(".") or "image"
+    name, k = stem, 2
+    while name in used:
+        name, k = f"{stem}_{k}", k + 1
+    used.add(name)
+    return name
 
 
 def _predict(args: argparse.Namespace) -> int:
@@ -13,16 +47,14 @@ def _predict(args: argparse.Namespace) -> int:
     from ..surface.export import check_formats, export_face
 
     formats = check_formats(f for f in args.formats.split(",") if f)
+    if args.out.exists() and not args.out.is_dir():
+        raise ValueError(f"--out {args.out} is a file; give a folder (it is created when missing)")
     reconstructor = FaceReconstructor.from_pretrained(args.model, args.revision, backend=args.backend,
                                                       device=args.device, flip_average=args.flip_average)
-    print(f"backend {args.backend} on {reconstructor.device}", file=sys.stderr)
+    log.info("backend %s on %s", args.backend, reconstructor.device)
     failures, used = 0, set()
     for path in args.images:
-        stem = Path(path).stem or "image"
-        name, k = stem, 2
-        while name in used:
-            name, k = f"{stem}_{k}", k + 1
-        used.add(name)
+        name = output_name(path, used)
         try:
             faces = reconstructor.reconstruct(path)
         except FaceReconError as e:
@@ -33,7 +65,12 @@ def _predict(args: argparse.Namespace) -> int:
         for i, face in enumerate(faces):
             t0 = time.perf_counter()
             out_dir = args.out / name / f"face_{i}"
-            files = export_face(face, out_dir, formats, args.detail_strength, args.decimate)
+            try:
+                files = export_face(face, out_dir, formats, args.detail_strength, args.decimate)
+            except OSError as e:  # a full disk, no permission: this face is lost, the other inputs go on
+                print(f"{path} face {i}: could not write {e.filename or out_dir}: {e.strerror or e}", file=sys.stderr)
+                failures += 1
+                continue
             face.timings["mesh_and_export"] = (time.perf_counter() - t0) * 1e3
             box = ", ".join(f"{v:.0f}" for v in face.box)
             print(f"{path} face {i}: box ({box}), {len(files)} files -> {out_dir} "
@@ -125,22 +162,26 @@ def _model_args(p: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m facerecon", description=__doc__)
+    p = argparse.ArgumentParser(prog="facerecon", description=__doc__)
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--verbose", action="store_true",
+                        help="also log the backend, the hub's fallback and MediaPipe's own start-up messages")
     sub = p.add_subparsers(dest="command", required=True)
 
-    s = sub.add_parser("predict", help="reconstruct every face of each photo: maps and meshes")
+    s = sub.add_parser("predict", parents=[common], help="reconstruct every face of each photo: maps and meshes")
     s.add_argument("images", nargs="+", help="image files")
     s.add_argument("--out", type=Path, required=True, help="output folder: OUT/<image stem>/face_<k>/")
     s.add_argument("--backend", choices=["torch", "onnx"], default="torch")
     s.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
     s.add_argument("--formats", default="glb,obj,ply,stl", help="comma-separated mesh formats")
-    s.add_argument("--detail-strength", type=float, default=1.0, help="0 = coarse only, 1 = as predicted")
-    s.add_argument("--decimate", type=int, default=None, help="target triangle count")
+    s.add_argument("--detail-strength", type=detail_strength_arg, default=1.0,
+                   help="0 = coarse only, 1 = as predicted, up to 5")
+    s.add_argument("--decimate", type=triangles_arg, default=None, help="target triangle count (>= 100)")
     _flip_arg(s)
     _model_args(s)
     s.set_defaults(func=_predict)
 
-    s = sub.add_parser("figure", help="one picture of the maps and the turned mesh of every face")
+    s = sub.add_parser("figure", parents=[common], help="one picture of the maps and the turned mesh of every face")
     s.add_argument("images", nargs="+")
     s.add_argument("--out", type=Path, required=True, help="PNG file")
     s.add_argument("--max-faces", type=int, default=2, help="faces per image")
@@ -148,12 +189,12 @@ def build_parser() -> argparse.ArgumentParser:
     _model_args(s)
     s.set_defaults(func=_figure)
 
-    s = sub.add_parser("export-onnx", help="export the network to ONNX (dynamic batch, 256x256)")
+    s = sub.add_parser("export-onnx", parents=[common], help="export the network to ONNX (dynamic batch, 256x256)")
     s.add_argument("--out", type=Path, default=Path("model.onnx"))
     _model_args(s)
     s.set_defaults(func=_export_onnx)
 
-    s = sub.add_parser("evaluate", help="measure the model on synthetic and held-out real faces")
+    s = sub.add_parser("evaluate", parents=[common], help="measure the model on synthetic and held-out real faces")
     s.add_argument("--out", type=Path, default=Path("reports/eval"))
     s.add_argument("--synth-count", type=int, default=300)
     s.add_argument("--synth-seed", type=int, default=2,
@@ -169,7 +210,7 @@ def build_parser() -> argparse.ArgumentParser:
     _model_args(s)
     s.set_defaults(func=_evaluate)
 
-    s = sub.add_parser("synth", help="render synthetic training shards")
+    s = sub.add_parser("synth", parents=[common], help="render synthetic training shards")
     s.add_argument("--out", type=Path, required=True)
     s.add_argument("--count", type=int, required=True)
     s.add_argument("--seed", type=int, default=0)
@@ -179,33 +220,35 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--textures", type=Path, default=None, help="portrait skin textures (python -m facerecon textures)")
     s.set_defaults(func=_synth)
 
-    s = sub.add_parser("pseudo-label", help="label real photos with MediaPipe Face Mesh (mask and coarse depth)")
+    s = sub.add_parser("pseudo-label", parents=[common],
+                       help="label real photos with MediaPipe Face Mesh (mask and coarse depth)")
     s.add_argument("photos", type=Path, nargs="+", help="photos or folders of photos")
     s.add_argument("--out", type=Path, required=True)
     s.add_argument("--split", choices=["train", "heldout", "all"], default="all",
                    help="train: leave out the fixed evaluation photos; heldout: only those")
     s.set_defaults(func=_pseudo_label)
 
-    s = sub.add_parser("textures", help="unwrap portraits into skin textures for the synthetic faces")
+    s = sub.add_parser("textures", parents=[common], help="unwrap portraits into skin textures for the synthetic faces")
     s.add_argument("photos", type=Path, nargs="+", help="photos or folders of photos")
     s.add_argument("--out", type=Path, required=True, help=".npz file")
     s.add_argument("--split", choices=["train", "heldout", "all"], default="train")
     s.add_argument("--data", type=Path, default=None, help="the shared data folder (default ../shared/data)")
     s.set_defaults(func=_textures)
 
-    s = sub.add_parser("train", help="train the network (settings as key=value, see facerecon/train.py)")
+    s = sub.add_parser("train", parents=[common],
+                       help="train the network: @configs/RECIPE and key=value settings (docs/training.md)")
     s.add_argument("overrides", nargs="*")
     s.set_defaults(func=_train)
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
-    import logging
-
     from ..errors import FaceReconError
 
-    logging.basicConfig(level=logging.WARNING, format="%(message)s")
     args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(message)s")
+    if args.verbose:  # MediaPipe's native start-up logs too (preprocess.detect silences them otherwise)
+        os.environ["FACERECON_VERBOSE"] = "1"
     try:
         return args.func(args)
     except (FaceReconError, ValueError, RuntimeError) as e:

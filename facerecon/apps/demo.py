@@ -5,7 +5,10 @@ app.py only wires these to widgets.
 from __future__ import annotations
 
 import ctypes
+import logging
+import os
 import shutil
+import threading
 import time
 import uuid
 import zipfile
@@ -23,6 +26,7 @@ from ..result import FaceReconstruction
 from ..surface import visualize
 from ..surface.export import export_face
 
+log = logging.getLogger("facerecon")
 SMALL_FACE_PX = 60  # faces narrower than this (in the photo) give a warning: little detail to recover
 LARGE_PHOTO_PX = 16_000_000
 TURN_LIMIT = 0.35  # nose offset from the eye midpoint, in inter-ocular distances: beyond ~40 degrees of yaw
@@ -129,43 +133,62 @@ def downloads(face: FaceReconstruction, out_dir: Path, detail_strength: float = 
     return {"glb": paths["glb"], "obj_zip": obj_zip, "ply": paths["ply"], "stl": paths["stl"], "npz": paths["maps"]}
 
 
+def env_number(name: str, default: float, minimum: float) -> float:
+    """A number from the environment variable `name` (default when unset); ValueError naming it otherwise."""
+    text = os.environ.get(name, "").strip()
+    if not text:
+        return default
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not value >= minimum:  # also False for NaN
+        raise ValueError(f"{name}={text!r}: must be a number >= {minimum:g}")
+    return value
+
+
 class OutputStore:
     """Per-request folders inside a web server's file cache, and a budget for that whole cache.
 
     Files the server made itself (uploads, its copies) live beside the request folders under `root`; every entry
     (a request folder, or one of the server's folders) goes when it is older than max_age_s, and then the oldest go
     until all of them fit in max_bytes. Entries younger than min_age_s always stay: their files may still be on
-    their way to a browser. Ages count from the last change (ctime), as Gradio's own cache cleaning does."""
+    their way to a browser. A request folder's age counts from its creation, written into its name; a server
+    entry's from the newest change of a file in it (its folder's own time changes when the server deletes files in
+    it, which would make an old folder look new). start_sweeper prunes on its own clock, so an idle server deletes
+    on time too."""
 
     def __init__(self, root: Path, max_age_s: float = 900, max_bytes: int = 1 << 30, min_age_s: float = 60):
         self.root, self.max_age_s, self.max_bytes, self.min_age_s = Path(root), max_age_s, max_bytes, min_age_s
         self.outputs = self.root / "facerecon"
         self.outputs.mkdir(parents=True, exist_ok=True)
+        self._stop = threading.Event()
 
     def new_dir(self) -> Path:
         self.prune()
-        d = self.outputs / f"{time.time():.0f}-{uuid.uuid4().hex[:8]}"
+        d = self.outputs / f"{time.time_ns()}-{uuid.uuid4().hex[:8]}"
         d.mkdir()
         return d
 
     def entries(self) -> list[tuple[float, int, Path]]:
-        """(newest ctime, bytes, path) of every prunable entry, oldest first."""
+        """(time its age counts from, bytes, path) of every prunable entry, oldest first."""
         found = []
         for entry in [p for p in self.root.iterdir() if p != self.outputs] + list(self.outputs.iterdir()):
             try:
                 files = [entry] if entry.is_file() else [f for f in entry.rglob("*") if f.is_file()]
                 stats = [f.stat() for f in files]
-                changed = max([st.st_ctime for st in stats] + [entry.stat().st_ctime])
+                born = _created(entry) if entry.parent == self.outputs else None
+                since = born or max([st.st_mtime for st in stats] or [entry.stat().st_mtime])
             except FileNotFoundError:  # removed meanwhile by the server's own cleaning
                 continue
-            found.append((changed, sum(st.st_size for st in stats), entry))
+            found.append((since, sum(st.st_size for st in stats), entry))
         return sorted(found)
 
     def prune(self) -> None:
         entries, now = self.entries(), time.time()
         total = sum(size for _, size, _ in entries)
-        for changed, size, path in entries:
-            age = now - changed
+        for since, size, path in entries:
+            age = now - since
             if age > self.max_age_s or (total > self.max_bytes and age > self.min_age_s):
                 if path.is_dir():
                     shutil.rmtree(path, ignore_errors=True)
@@ -173,5 +196,31 @@ class OutputStore:
                     path.unlink(missing_ok=True)
                 total -= size
 
+    def start_sweeper(self, interval_s: float | None = None) -> threading.Thread:
+        """Prune every interval_s (default a quarter of max_age_s, 1 to 60 s) on a daemon thread, requests or not."""
+        interval = interval_s or min(max(self.max_age_s / 4, 1.0), 60.0)
+
+        def sweep() -> None:
+            while not self._stop.wait(interval):
+                try:
+                    self.prune()
+                except OSError as e:  # a sweep that fails is retried at the next one
+                    log.warning("facerecon: pruning %s failed: %s", self.root, e)
+
+        thread = threading.Thread(target=sweep, name="facerecon-sweeper", daemon=True)
+        thread.start()
+        return thread
+
+    def stop_sweeper(self) -> None:
+        self._stop.set()
+
     def size_bytes(self) -> int:
         return sum(size for _, size, _ in self.entries())
+
+
+def _created(folder: Path) -> float | None:
+    """The creation time a request folder's name starts with (OutputStore.new_dir), None for another name."""
+    try:
+        return int(folder.name.split("-", 1)[0]) / 1e9
+    except ValueError:
+        return None

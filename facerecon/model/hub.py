@@ -78,8 +78,11 @@ def resolve_weights(source: str | os.PathLike | None = None, revision: str | Non
         raise ModelFileError(f"{source}: not a model folder (expected a folder with {CONFIG_NAME} and {WEIGHTS_NAME})")
 
     def fallback(reason: str) -> Path:
-        log.warning("facerecon: could not get %s from the Hugging Face hub (%s); using the bundled weights in %s",
-                    source, reason, BUNDLED_WEIGHTS)
+        # offline, the default model falling back to the bundled copy is the expected case: said at INFO (the CLI's
+        # --verbose); a repo id the caller named and did not get is worth a warning
+        log.log(logging.INFO if is_default else logging.WARNING,
+                "facerecon: could not get %s from the Hugging Face hub (%s); using the bundled weights in %s",
+                source, reason, BUNDLED_WEIGHTS)
         return BUNDLED_WEIGHTS
 
     # read at call time (huggingface_hub reads these once, at import)

@@ -7,7 +7,9 @@ integer values at pixel centres (MediaPipe's normalised coordinates put 0 and 1 
 from __future__ import annotations
 
 import os
+import sys
 import threading
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import cv2
@@ -24,6 +26,25 @@ _EYE_CORNERS_LEFT, _EYE_CORNERS_RIGHT = (33, 133), (362, 263)
 _NOSE_TIP, _MOUTH_LEFT, _MOUTH_RIGHT = 1, 61, 291
 
 
+@contextmanager
+def native_stderr_silenced(silence: bool = True):
+    """MediaPipe's C++ code (absl, TensorFlow Lite) writes its start-up messages straight to file descriptor 2, with
+    no setting that turns them off (google-ai-edge/mediapipe#5737): point fd 2 at /dev/null meanwhile. They come
+    once per process, when its graphs start, so only the detector's first calls run under this."""
+    if not silence:
+        yield
+        return
+    sys.stderr.flush()
+    saved, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
 @dataclass
 class DetectedFace:
     box: np.ndarray  # (4,) x0, y0, x1, y1 in image pixels
@@ -36,14 +57,22 @@ class FaceDetector:
     """detector.detect(rgb: H x W x 3 uint8) -> list[DetectedFace], largest face first. Thread-safe."""
 
     def __init__(self, max_faces: int = MAX_FACES, min_score: float = 0.5):
-        import mediapipe as mp  # heavy import, deferred
+        # quiet until Face Mesh has run on a face once: by then every graph has started and said its piece
+        self._quiet = not os.environ.get("FACERECON_VERBOSE")
+        with native_stderr_silenced(self._quiet):
+            import mediapipe as mp  # heavy import, deferred
 
+            detection = mp.solutions.face_detection
+            self._detectors = [detection.FaceDetection(model_selection=m, min_detection_confidence=min_score)
+                               for m in (1, 0)]
+            self._mesh = mp.solutions.face_mesh.FaceMesh(static_image_mode=True, max_num_faces=1,
+                                                         refine_landmarks=False, min_detection_confidence=0.3)
+            # the graphs start their calculators on threads of their own, which log after the constructor has
+            # returned; a first (empty) frame waits for them
+            blank = np.zeros((64, 64, 3), np.uint8)
+            for graph in (*self._detectors, self._mesh):
+                graph.process(blank)
         self.max_faces = max_faces
-        detection = mp.solutions.face_detection
-        self._detectors = [detection.FaceDetection(model_selection=m, min_detection_confidence=min_score)
-                           for m in (1, 0)]
-        self._mesh = mp.solutions.face_mesh.FaceMesh(static_image_mode=True, max_num_faces=1, refine_landmarks=False,
-                                                     min_detection_confidence=0.3)
         self._lock = threading.Lock()
 
     def detect(self, rgb: np.ndarray) -> list[DetectedFace]:
@@ -51,7 +80,7 @@ class FaceDetector:
         f = min(1.0, DETECT_MAX_SIDE / max(h, w))
         small = rgb if f >= 1 else cv2.resize(rgb, (max(1, round(w * f)), max(1, round(h * f))),
                                               interpolation=cv2.INTER_AREA)
-        with self._lock:
+        with self._lock, native_stderr_silenced(self._quiet):
             boxes, scores, keypoints = self._detect_boxes(small)
             faces = []
             for i in _nms(boxes, scores)[: self.max_faces]:
@@ -59,6 +88,7 @@ class FaceDetector:
                 mesh = self._face_mesh(rgb, box)
                 lm5 = _landmarks5_from_mesh(mesh) if mesh is not None else _landmarks5_from_keypoints(kps)
                 faces.append(DetectedFace(box=box, score=float(scores[i]), landmarks5=lm5, mesh=mesh))
+            self._quiet = self._quiet and not any(face.mesh is not None for face in faces)
         faces.sort(key=lambda d: -(d.box[2] - d.box[0]) * (d.box[3] - d.box[1]))
         return faces
 

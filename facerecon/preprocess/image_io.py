@@ -28,6 +28,8 @@ def load_image(source: ImageInput) -> np.ndarray:
     else:
         path = Path(source)
         name = str(path)
+        if path.is_dir():
+            raise ImageReadError(f"{name}: is a folder, not an image file")
         if not path.is_file():
             raise ImageReadError(f"{name}: no such file")
         if path.stat().st_size > MAX_BYTES:

@@ -14,6 +14,29 @@ from ..result import FaceReconstruction
 from .raster import sample_bilinear
 
 CENTRE = (CROP_SIZE - 1) / 2
+DETAIL_STRENGTH_MAX = 5.0  # beyond it the detail dwarfs the face's own relief
+MIN_TRIANGLES = 100  # the fewest triangles a decimated face keeps
+
+
+def check_detail_strength(value) -> float:
+    """value as a float from 0 to DETAIL_STRENGTH_MAX; ValueError naming it and the range otherwise (NaN, text,
+    None, out of range)."""
+    try:
+        strength = float(value)
+    except (TypeError, ValueError):
+        strength = float("nan")
+    if not 0 <= strength <= DETAIL_STRENGTH_MAX:  # also False for NaN
+        raise ValueError(f"detail strength must be a number from 0 to {DETAIL_STRENGTH_MAX:g}, not {value!r}")
+    return strength
+
+
+def check_triangle_count(value) -> int | None:
+    """None (no decimation) or a whole number of triangles of at least MIN_TRIANGLES; ValueError otherwise."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < MIN_TRIANGLES:
+        raise ValueError(f"the triangle count to decimate to must be a whole number >= {MIN_TRIANGLES}, not {value!r}")
+    return int(value)
 
 
 def crop_to_mesh_frame(x: np.ndarray, y: np.ndarray, z: np.ndarray) -> np.ndarray:
@@ -93,6 +116,8 @@ def build_mesh(face: FaceReconstruction, detail_strength: float = 1.0, step: int
     """
     if step < 1:
         raise ValueError("step must be >= 1")
+    detail_strength = check_detail_strength(detail_strength)
+    target_triangles = check_triangle_count(target_triangles)
     depth = (face.coarse_depth + detail_strength * face.detail)[::step, ::step]
     inside = face_region(face.mask, mask_threshold)[::step, ::step]
     h, w = depth.shape
