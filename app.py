@@ -7,6 +7,7 @@ All work happens in the facerecon package (facerecon.apps.demo); this file only 
 from __future__ import annotations
 
 import argparse
+import functools
 import logging
 import os
 import tempfile
@@ -68,6 +69,19 @@ def checked_strength(strength) -> float:
         raise user_error(str(e).capitalize() + ".") from None
 
 
+def releasing_memory(handler):
+    """Hand the freed heap back to the operating system after every call, failed ones too (demo.release_memory):
+    six failed 49-megapixel decodes at once otherwise left the server holding over 1.5 GB until a later success."""
+    @functools.wraps(handler)
+    def wrapper(*args, **kwargs):
+        try:
+            return handler(*args, **kwargs)
+        finally:
+            demo.release_memory()
+    return wrapper
+
+
+@releasing_memory
 def reconstruct(image: dict | None, strength, progress=gr.Progress()):  # noqa: B008 - gradio's idiom
     # preprocess=False: the upload's file path comes straight here, so facerecon's own decoder (EXIF, 16-bit,
     # CMYK, size limits, clear errors) reads it instead of gradio's image preprocessing
@@ -76,41 +90,39 @@ def reconstruct(image: dict | None, strength, progress=gr.Progress()):  # noqa: 
     if not path:
         raise user_error("Please upload a photo, take one with the webcam or paste one first.")
     progress(0.1, desc="Finding faces and predicting depth")
+    failure = None
     try:
         result = demo.reconstruct(RECONSTRUCTOR, path)
     except ImageReadError as e:
         reason = str(e).split(": ", 1)[-1]  # drop the server-side temporary path the message starts with
-        raise user_error(f"This file could not be read as an image: {reason}.") from None
+        failure = f"This file could not be read as an image: {reason}."
     except NoFaceFound:
-        raise user_error("No face was found in this photo. Try a photo where a face is clearly visible.") from None
+        failure = "No face was found in this photo. Try a photo where a face is clearly visible."
     except FaceReconError as e:
-        raise user_error(str(e)) from None
+        failure = str(e)
+    if failure:  # raised here, not in the except clause: the error would keep the failed photo's frames alive
+        raise user_error(failure)
     for warning in result.warnings:
         gr.Warning(warning)
     progress(0.6, desc="Building the mesh")
     out = STORE.new_dir()  # one folder per request: the saved faces and the first face's outputs
     saved = demo.save_faces(result.faces, out)
     gallery = [(s["crop"], f"Face {i + 1}") for i, s in enumerate(saved)]
-    outputs = (saved, 0, gallery, *_face_outputs(result.faces[0], strength, out))
-    del result
-    demo.release_memory()
-    return outputs
+    return (saved, 0, gallery, *_face_outputs(result.faces[0], strength, out))
 
 
+@releasing_memory
 def select_face(saved: list[dict], strength: float, evt: gr.SelectData):
     strength = checked_strength(strength)
-    outputs = (evt.index, *_face_outputs(_saved_face(saved, evt.index), strength))
-    demo.release_memory()
-    return outputs
+    return (evt.index, *_face_outputs(_saved_face(saved, evt.index), strength))
 
 
+@releasing_memory
 def change_strength(saved: list[dict], index: int, strength: float):
     if not saved:
         return (gr.skip(),) * 7
     strength = checked_strength(strength)
-    outputs = _face_outputs(_saved_face(saved, index), strength)
-    demo.release_memory()
-    return outputs
+    return _face_outputs(_saved_face(saved, index), strength)
 
 
 with gr.Blocks(title="facerecon: 3D face from one photo",

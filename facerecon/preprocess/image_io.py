@@ -22,7 +22,7 @@ def load_image(source: ImageInput) -> np.ndarray:
     if isinstance(source, np.ndarray):
         return _array_to_rgb8(source)
     if isinstance(source, Image.Image):
-        return _pil_to_rgb8(source)
+        return _pil_to_rgb8(source.copy())  # the caller's image stays as it was (the conversion works in place)
     if isinstance(source, (bytes, bytearray)):
         data, name = bytes(source), "the uploaded data"
     else:
@@ -55,7 +55,9 @@ def load_image(source: ImageInput) -> np.ndarray:
 
 
 def _pil_to_rgb8(img: Image.Image) -> np.ndarray:
-    img = ImageOps.exif_transpose(img)
+    # copies are what a large photo costs (4 bytes a pixel inside PIL, 3 in the array): rotate in place, convert
+    # only other modes, and copy out once (a 49-megapixel PNG peaked at 875 MB with a copy at each step)
+    ImageOps.exif_transpose(img, in_place=True)
     if getattr(img, "n_frames", 1) > 1:
         img.seek(0)  # animated images: the first frame
     if img.mode in ("I;16", "I;16B", "I;16L", "I"):
@@ -68,7 +70,7 @@ def _pil_to_rgb8(img: Image.Image) -> np.ndarray:
         img = img.convert("RGBA")
         background = Image.new("RGBA", img.size, (255, 255, 255, 255))  # transparent -> white
         img = Image.alpha_composite(background, img)
-    return np.ascontiguousarray(np.asarray(img.convert("RGB"), dtype=np.uint8))
+    return np.asarray(img if img.mode == "RGB" else img.convert("RGB"), dtype=np.uint8).copy()
 
 
 def _array_to_rgb8(arr: np.ndarray) -> np.ndarray:
