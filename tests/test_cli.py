@@ -74,3 +74,16 @@ def test_values_are_checked_where_they_enter(tmp_path):
                               "--out", str(tmp_path), flag, value], capture_output=True, text=True, timeout=120)
         assert res.returncode == 2 and words in res.stderr and "Traceback" not in res.stderr, res.stderr
     assert not any(tmp_path.iterdir())
+
+
+def test_a_file_system_error_is_one_line_and_the_other_inputs_go_on(tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "astronaut").write_text("a file where the results' folder should go")
+    two = tmp_path / "two_faces.jpg"
+    two.write_bytes((EXAMPLES / "two_faces.jpg").read_bytes())
+    res = run_cli("predict", str(EXAMPLES / "astronaut.png"), str(two), "--out", str(out), "--formats", "glb")
+    assert res.returncode == 1 and "Traceback" not in res.stderr
+    assert res.stderr.splitlines() == [f"{EXAMPLES / 'astronaut.png'} face 0: could not write "
+                                       f"{out / 'astronaut' / 'face_0'}: Not a directory"]
+    assert (out / "two_faces" / "face_1" / "face.glb").is_file()  # the next input was still done
