@@ -19,6 +19,7 @@ import gradio as gr  # noqa: E402
 
 from facerecon import FaceReconError, FaceReconstruction, FaceReconstructor, ImageReadError, NoFaceFound  # noqa: E402  # noqa: E402
 from facerecon.apps import demo  # noqa: E402
+from facerecon.preprocess.image_io import probe_image  # noqa: E402
 from facerecon.surface.mesh import DETAIL_STRENGTH_MAX, check_detail_strength  # noqa: E402
 
 logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(message)s")
@@ -81,6 +82,32 @@ def releasing_memory(handler):
     return wrapper
 
 
+def unreadable(e: ImageReadError) -> str:
+    reason = str(e).split(": ", 1)[-1]  # drop the server-side temporary path the message starts with
+    return f"This file could not be read as an image: {reason}."
+
+
+def check_upload(image: dict | None):
+    """At upload time, not at Reconstruct: a file that cannot be a photo is said so at once and taken off the page
+    (the browser would show a broken preview)."""
+    path = image.get("path") if isinstance(image, dict) else None
+    if not path:
+        return gr.skip()
+    try:
+        probe_image(path)
+    except ImageReadError as e:
+        message = unreadable(e)
+        log.warning("user error: %s", message)
+        gr.Warning(message)
+        return None
+    return gr.skip()
+
+
+def cleared_outputs():
+    """What the page shows while a photo is reconstructed, and after it failed: nothing of the previous photo."""
+    return [], 0, None, None, None, None, None, None, None, ""
+
+
 @releasing_memory
 def reconstruct(image: dict | None, strength, progress=gr.Progress()):  # noqa: B008 - gradio's idiom
     # preprocess=False: the upload's file path comes straight here, so facerecon's own decoder (EXIF, 16-bit,
@@ -94,8 +121,7 @@ def reconstruct(image: dict | None, strength, progress=gr.Progress()):  # noqa: 
     try:
         result = demo.reconstruct(RECONSTRUCTOR, path)
     except ImageReadError as e:
-        reason = str(e).split(": ", 1)[-1]  # drop the server-side temporary path the message starts with
-        failure = f"This file could not be read as an image: {reason}."
+        failure = unreadable(e)
     except NoFaceFound:
         failure = "No face was found in this photo. Try a photo where a face is clearly visible."
     except FaceReconError as e:
@@ -138,16 +164,18 @@ with gr.Blocks(title="facerecon: 3D face from one photo",
                                  label="Detail strength (0 = coarse shape only)")
             run = gr.Button("Reconstruct", variant="primary")
             gr.Examples([[str(EXAMPLES / "astronaut.png")], [str(EXAMPLES / "two_faces.jpg")]], inputs=[image])
+            # fit_columns=False: a single face keeps its thumbnail's size instead of filling the row (and being
+            # cropped to a strip of forehead)
             gallery = gr.Gallery(label="Faces found: click one to show it", columns=4, rows=1, height=150,
-                                 object_fit="contain", allow_preview=False)
+                                 object_fit="contain", allow_preview=False, fit_columns=False)
         with gr.Column(scale=2):
             viewer = gr.Model3D(label="3D face (drag to turn, scroll to zoom)", height=420,
                                 clear_color=(0.94, 0.94, 0.96, 1.0), camera_position=(-90, 90, None))
-            with gr.Row():
-                mask = gr.Image(label="Face mask", height=200)
-                depth = gr.Image(label="Depth (red = near)", height=200)
-                detail = gr.Image(label="Detail", height=200)
-                normals = gr.Image(label="Shaded normals", height=200)
+            with gr.Row():  # no corner buttons: they covered the labels (the files are in Downloads)
+                mask = gr.Image(label="Face mask", height=200, buttons=[])
+                depth = gr.Image(label="Depth (red = near)", height=200, buttons=[])
+                detail = gr.Image(label="Detail", height=200, buttons=[])
+                normals = gr.Image(label="Shaded normals", height=200, buttons=[])
             files = gr.File(label="Downloads: GLB, OBJ (zip), PLY, STL, maps.npz", file_count="multiple")
             timings = gr.Markdown()
     gr.Markdown(f"Running on **{RECONSTRUCTOR.device.upper()}** with the {RECONSTRUCTOR.backend.name} backend. "
@@ -155,8 +183,13 @@ with gr.Blocks(title="facerecon: 3D face from one photo",
                 f"{MAX_UPLOAD_MB:g} MB.")
 
     face_outputs = [mask, depth, detail, normals, viewer, files, timings]
-    run.click(reconstruct, [image, strength], [faces_state, index_state, gallery, *face_outputs],
-              api_name="reconstruct", preprocess=False)
+    all_outputs = [faces_state, index_state, gallery, *face_outputs]
+    image.upload(check_upload, image, image, preprocess=False, api_name=False)
+    # the previous photo's results go first, so that an error never stands beside them; the error's badge shows on
+    # the 3D view alone, not on every output
+    run.click(cleared_outputs, None, all_outputs, queue=False, show_progress="hidden", api_name=False).then(
+        reconstruct, [image, strength], all_outputs, api_name="reconstruct", preprocess=False,
+        show_progress_on=[viewer])
     gallery.select(select_face, [faces_state, strength], [index_state, *face_outputs], api_name=False)
     strength.release(change_strength, [faces_state, index_state, strength], face_outputs, api_name=False)
 

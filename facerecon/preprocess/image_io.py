@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import io
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +25,24 @@ def load_image(source: ImageInput) -> np.ndarray:
         return _array_to_rgb8(source)
     if isinstance(source, Image.Image):
         return _pil_to_rgb8(source.copy())  # the caller's image stays as it was (the conversion works in place)
+    data, name = _read(source)
+    with _opened(data, name) as img:
+        try:
+            img.load()
+            return _pil_to_rgb8(img)
+        except (OSError, ValueError, SyntaxError, EOFError) as e:  # truncated or corrupt streams
+            raise ImageReadError(f"{name}: the image data is damaged or truncated ({e})") from None
+
+
+def probe_image(source: str | os.PathLike | bytes) -> tuple[int, int]:
+    """(width, height) from the file's header, with every check load_image makes before decoding: a quick answer
+    to "is this a photo we can read?" (a damaged body is only found when it is decoded)."""
+    data, name = _read(source)
+    with _opened(data, name) as img:
+        return img.size
+
+
+def _read(source: str | os.PathLike | bytes) -> tuple[bytes, str]:
     if isinstance(source, (bytes, bytearray)):
         data, name = bytes(source), "the uploaded data"
     else:
@@ -37,21 +57,25 @@ def load_image(source: ImageInput) -> np.ndarray:
         data = path.read_bytes()
     if len(data) > MAX_BYTES:
         raise ImageReadError(f"{name}: larger than the {MAX_BYTES // 2**20} MiB limit")
+    return data, name
+
+
+@contextmanager
+def _opened(data: bytes, name: str) -> Iterator[Image.Image]:
+    """The image, opened (header only) and within MAX_PIXELS; ImageReadError for anything else."""
     try:
-        with Image.open(io.BytesIO(data)) as img:
-            w, h = img.size
-            if w * h > MAX_PIXELS:
-                raise ImageReadError(f"{name}: {w}x{h} pixels is more than the {MAX_PIXELS:,}-pixel limit")
-            img.load()
-            return _pil_to_rgb8(img)
-    except ImageReadError:
-        raise
+        img = Image.open(io.BytesIO(data))
     except UnidentifiedImageError:
         raise ImageReadError(f"{name}: not an image, or a format that cannot be read") from None
     except Image.DecompressionBombError as e:
         raise ImageReadError(f"{name}: refused, the image declares too many pixels ({e})") from None
-    except (OSError, ValueError, SyntaxError, EOFError) as e:  # truncated or corrupt streams
+    except (OSError, ValueError, SyntaxError, EOFError) as e:  # truncated or corrupt headers
         raise ImageReadError(f"{name}: the image data is damaged or truncated ({e})") from None
+    with img:
+        w, h = img.size
+        if w * h > MAX_PIXELS:
+            raise ImageReadError(f"{name}: {w}x{h} pixels is more than the {MAX_PIXELS:,}-pixel limit")
+        yield img
 
 
 def _pil_to_rgb8(img: Image.Image) -> np.ndarray:
