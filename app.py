@@ -17,7 +17,7 @@ from pathlib import Path
 os.environ.setdefault("GRADIO_TEMP_DIR", str(Path(tempfile.gettempdir()) / "facerecon-demo"))
 import gradio as gr  # noqa: E402
 
-from facerecon import FaceReconError, FaceReconstruction, FaceReconstructor, ImageReadError, NoFaceFound  # noqa: E402  # noqa: E402
+from facerecon import FaceReconError, FaceReconstruction, FaceReconstructor, ImageReadError, NoFaceFound  # noqa: E402
 from facerecon.apps import demo  # noqa: E402
 from facerecon.preprocess.image_io import probe_image  # noqa: E402
 from facerecon.surface.mesh import DETAIL_STRENGTH_MAX, check_detail_strength  # noqa: E402
@@ -46,10 +46,15 @@ def _face_outputs(face: FaceReconstruction, strength: float, out: Path | None = 
             [str(files[k]) for k in ("glb", "obj_zip", "ply", "stl", "npz")], timings)
 
 
+def logged(message: str) -> str:
+    """A message for the user, also one line in the server's log."""
+    log.warning("user error: %s", message)
+    return message
+
+
 def user_error(message: str) -> gr.Error:
     """An error the user can act on: shown on the page, and one line in the server's log (no traceback)."""
-    log.warning("user error: %s", message)
-    return gr.Error(message, print_exception=False)
+    return gr.Error(logged(message), print_exception=False)
 
 
 def _saved_face(saved: list[dict], index: int) -> FaceReconstruction:
@@ -96,9 +101,7 @@ def check_upload(image: dict | None):
     try:
         probe_image(path)
     except ImageReadError as e:
-        message = unreadable(e)
-        log.warning("user error: %s", message)
-        gr.Warning(message)
+        gr.Warning(logged(unreadable(e)))
         return None
     return gr.skip()
 
@@ -113,7 +116,7 @@ def reconstruct(image: dict | None, strength, progress=gr.Progress()):  # noqa: 
     # preprocess=False: the upload's file path comes straight here, so facerecon's own decoder (EXIF, 16-bit,
     # CMYK, size limits, clear errors) reads it instead of gradio's image preprocessing
     strength = checked_strength(strength)
-    path = (image or {}).get("path") if isinstance(image, dict) else None
+    path = image.get("path") if isinstance(image, dict) else None
     if not path:
         raise user_error("Please upload a photo, take one with the webcam or paste one first.")
     progress(0.1, desc="Finding faces and predicting depth")
