@@ -40,7 +40,10 @@ STORE.start_sweeper()
 def _face_outputs(face: FaceReconstruction, strength: float, out: Path | None = None):
     out = out or STORE.new_dir()
     pics = demo.picture_files(face, out, strength)
-    files = demo.downloads(face, out, strength)
+    try:
+        files = demo.downloads(face, out, strength)
+    except FaceReconError as e:  # no surface to mesh
+        raise user_error(f"{str(e)[0].upper()}{str(e)[1:]}.") from None
     timings = "**Timings:** " + " · ".join(f"{k.replace('_', ' ')} {v:.0f} ms" for k, v in face.timings.items())
     return (*(str(pics[k]) for k in ("mask", "depth", "detail", "normals")), str(files["glb"]),
             [str(files[k]) for k in ("glb", "obj_zip", "ply", "stl", "npz")], timings)

@@ -13,5 +13,9 @@ class NoFaceFound(FaceReconError):
     """The image was read but no face was detected in it."""
 
 
+class EmptyFaceError(FaceReconError):
+    """A face was found, but no part of its crop was recognised as face: there is no surface to mesh."""
+
+
 class ModelFileError(FaceReconError):
     """A weight or config file is missing, corrupt, truncated or does not match the network."""

@@ -12,10 +12,11 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from .checks import face_warnings, photo_warnings
 from .errors import NoFaceFound
 from .model.backends import Backend, OnnxBackend, TorchBackend, cached_onnx_path
 from .preprocess.align import CROP_SIZE, crop_affine, rescale_affine, warp_to_crop
-from .preprocess.detect import DetectedFace, FaceDetector
+from .preprocess.detect import DetectedFace, Detections, FaceDetector
 from .preprocess.image_io import ImageInput, load_image
 from .result import FaceReconstruction
 
@@ -105,8 +106,9 @@ class FaceReconstructor:
     def device(self) -> str:
         return self.backend.device
 
-    def detect(self, rgb: np.ndarray) -> list[DetectedFace]:
-        """H x W x 3 uint8 photo -> its faces with landmarks, largest first; NoFaceFound when there is none."""
+    def detect(self, rgb: np.ndarray) -> Detections:
+        """H x W x 3 uint8 photo -> its faces with landmarks, largest first (and how many the cap left out);
+        NoFaceFound when there is none."""
         faces = self.detector.detect(rgb)
         if not faces:
             raise NoFaceFound("no face was found in the image")
@@ -148,9 +150,11 @@ class FaceReconstructor:
         t4 = time.perf_counter()
         timings = {"decode": (t1 - t0) * 1e3, "detect": (t2 - t1) * 1e3, "align": (t3 - t2) * 1e3,
                    "network": (t4 - t3) * 1e3}
+        photo = photo_warnings(rgb.shape, getattr(faces, "left_out", 0), self.detector.max_faces)
         return [FaceReconstruction(mask=mask[i], coarse_depth=coarse[i], detail=detail[i],
                                    crop_affine=crops.affines[i], crop_rgb=crops.rgb[i], texture_rgb=crops.textures[i],
-                                   box=f.box, landmarks5=f.landmarks5, score=f.score, timings=dict(timings))
+                                   box=f.box, landmarks5=f.landmarks5, score=f.score, timings=dict(timings),
+                                   warnings=face_warnings(f.box, crops.affines[i], f.landmarks5, mask[i]) + photo)
                 for i, f in enumerate(faces)]
 
     __call__ = reconstruct

@@ -22,6 +22,7 @@ class FaceReconstruction:
     landmarks5: np.ndarray  # 5 x 2 image pixels
     score: float
     timings: dict[str, float] = field(default_factory=dict)  # milliseconds per stage
+    warnings: list[str] = field(default_factory=list)  # what will make this result poor, plain words (checks.py)
 
     @property
     def depth(self) -> np.ndarray:
@@ -31,14 +32,14 @@ class FaceReconstruction:
     def save(self, path: Path, compress: bool = True) -> Path:
         """All arrays (and depth = coarse + detail) in one .npz; FaceReconstruction.load reads it back.
         compress=False writes 25% more bytes about 40x faster (for files that only the server reads back)."""
-        arrays = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "timings"}
+        arrays = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in ("timings", "warnings")}
         (np.savez_compressed if compress else np.savez)(path, depth=self.depth, **arrays)
         return Path(path)
 
     @classmethod
     def load(cls, path: Path) -> FaceReconstruction:
         with np.load(path, allow_pickle=False) as z:
-            return cls(**{f.name: z[f.name] for f in fields(cls) if f.name not in ("timings", "score")},
+            return cls(**{f.name: z[f.name] for f in fields(cls) if f.name not in ("timings", "warnings", "score")},
                        score=float(z["score"]))
 
     def mesh(self, detail_strength: float = 1.0, **options):

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from PIL import Image
+from PIL import Image, ImageFilter
 
 from .conftest import EXAMPLES, ROOT, WEIGHTS, AppServer
 from .test_fuzz import image_bytes
@@ -76,6 +76,10 @@ def test_no_face_and_broken_files_get_clear_errors(client, tmp_path):
     broken.write_bytes(b"\xff\xd8\xff\xe0 this is not really a jpeg")
     with pytest.raises(gradio_client.exceptions.AppError, match="could not be read|not an image|image"):
         call(client, broken)
+    blurred = tmp_path / "blurred.png"  # a face is found, but nothing of its crop is recognised as face
+    Image.open(EXAMPLES / "astronaut.png").convert("RGB").filter(ImageFilter.GaussianBlur(6)).save(blurred)
+    with pytest.raises(gradio_client.exceptions.AppError, match="no surface to mesh"):
+        call(client, blurred)
     # the app still answers after the errors
     assert len(call(client, EXAMPLES / "astronaut.png")[0]) == 1
 

@@ -87,3 +87,19 @@ def test_a_file_system_error_is_one_line_and_the_other_inputs_go_on(tmp_path):
     assert res.stderr.splitlines() == [f"{EXAMPLES / 'astronaut.png'} face 0: could not write "
                                        f"{out / 'astronaut' / 'face_0'}: Not a directory"]
     assert (out / "two_faces" / "face_1" / "face.glb").is_file()  # the next input was still done
+
+
+def test_warnings_and_failures_are_one_line_per_face_on_stderr(tmp_path):
+    import cv2
+
+    res = run_cli("predict", str(EXAMPLES / "two_faces.jpg"), "--out", str(tmp_path / "out"), "--formats", "glb",
+                  env={"FACERECON_MAX_FACES": "1"})
+    assert res.returncode == 0 and res.stdout.count("\n") == 1
+    assert res.stderr.splitlines() == [f"{EXAMPLES / 'two_faces.jpg'} face 0: warning: 1 more face in the photo was "
+                                       "left out (at most 1 face a photo: FACERECON_MAX_FACES)."]
+    blurred = tmp_path / "blurred.png"  # found, but nothing of its crop is recognised as face: no mesh
+    cv2.imwrite(str(blurred), cv2.GaussianBlur(cv2.imread(str(EXAMPLES / "astronaut.png")), (0, 0), 6))
+    res = run_cli("predict", str(blurred), "--out", str(tmp_path / "out"), "--formats", "glb")
+    assert res.returncode == 1 and "Traceback" not in res.stderr
+    assert res.stderr.splitlines() == [f"{blurred} face 0: no part of the face's crop was recognised as face, so "
+                                       "there is no surface to mesh (the photo may be blurred or the face covered)"]

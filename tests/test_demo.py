@@ -5,7 +5,7 @@ import zipfile
 import cv2
 import numpy as np
 
-from facerecon import FaceReconstruction
+from facerecon import FaceReconstruction, checks
 from facerecon.apps import demo
 from facerecon.preprocess.align import CANONICAL_LANDMARKS, crop_affine
 
@@ -21,9 +21,26 @@ def test_small_faces_are_warned_about(reconstructor, astronaut):
 
 
 def test_large_photos_are_warned_about(reconstructor, astronaut, monkeypatch):
-    monkeypatch.setattr(demo, "LARGE_PHOTO_PX", 100_000)
+    monkeypatch.setattr(checks, "LARGE_PHOTO_PX", 100_000)
     result = demo.reconstruct(reconstructor, astronaut)
     assert any("very large" in w for w in result.warnings) and len(result.faces) == 1
+
+
+def test_one_set_of_warnings_in_the_result_and_on_the_page(reconstructor, detector, astronaut, monkeypatch):
+    """Faces the cap leaves out and a blurred face are warned about in FaceReconstruction.warnings; the page says
+    the photo's warning once and names the face a face's warning concerns."""
+    two = np.concatenate([astronaut, cv2.GaussianBlur(astronaut, (0, 0), 6)[:, ::-1]], axis=1)
+    faces = reconstructor(two)
+    assert len(faces) == 2
+    blurred = [f for f in faces if (f.box[0] + f.box[2]) / 2 > astronaut.shape[1]]
+    assert any("hardly recognised" in w for w in blurred[0].warnings), blurred[0].warnings
+    monkeypatch.setattr(detector, "max_faces", 1)
+    result = demo.reconstruct(reconstructor, two)
+    assert result.faces[0].warnings[-1].startswith("1 more face in the photo was left out (at most 1 face a photo")
+    assert sum("left out" in w for w in result.warnings) == 1
+    monkeypatch.setattr(detector, "max_faces", 8)
+    result = demo.reconstruct(reconstructor, two)
+    assert any(w.startswith(("Face 1 is hardly", "Face 2 is hardly")) for w in result.warnings), result.warnings
 
 
 def test_head_turn_measure():
@@ -36,8 +53,8 @@ def test_head_turn_measure():
     turned.landmarks5 = CANONICAL_LANDMARKS.copy()
     turned.landmarks5[2, 0] += 0.5 * 64  # nose half an inter-ocular distance to the side
     turned.crop_affine = crop_affine(turned.landmarks5)
-    assert abs(demo.head_turn(frontal)) < 1e-9
-    assert abs(demo.head_turn(turned)) > demo.TURN_LIMIT
+    assert abs(checks.head_turn(frontal.crop_affine, frontal.landmarks5)) < 1e-9
+    assert abs(checks.head_turn(turned.crop_affine, turned.landmarks5)) > checks.TURN_LIMIT
 
 
 def test_downloads_hold_every_format(reconstructor, astronaut, tmp_path):

@@ -71,10 +71,16 @@ def _predict(args: argparse.Namespace) -> int:
                 print(f"{path} face {i}: could not write {e.filename or out_dir}: {e.strerror or e}", file=sys.stderr)
                 failures += 1
                 continue
+            except FaceReconError as e:  # nothing to mesh
+                print(f"{path} face {i}: {e}", file=sys.stderr)
+                failures += 1
+                continue
             face.timings["mesh_and_export"] = (time.perf_counter() - t0) * 1e3
             box = ", ".join(f"{v:.0f}" for v in face.box)
             print(f"{path} face {i}: box ({box}), {len(files)} files -> {out_dir} "
                   f"(network {face.timings['network']:.0f} ms, mesh+export {face.timings['mesh_and_export']:.0f} ms)")
+            if face.warnings:
+                print(f"{path} face {i}: warning: {' '.join(face.warnings)}", file=sys.stderr)
     return 1 if failures else 0
 
 

@@ -20,16 +20,12 @@ import cv2
 import numpy as np
 
 from ..predictor import FaceReconstructor
-from ..preprocess.align import CANONICAL_LANDMARKS, apply_affine
 from ..preprocess.image_io import load_image
 from ..result import FaceReconstruction
 from ..surface import visualize
 from ..surface.export import export_face
 
 log = logging.getLogger("facerecon")
-SMALL_FACE_PX = 60  # faces narrower than this (in the photo) give a warning: little detail to recover
-LARGE_PHOTO_PX = 16_000_000
-TURN_LIMIT = 0.35  # nose offset from the eye midpoint, in inter-ocular distances: beyond ~40 degrees of yaw
 
 
 @lru_cache(maxsize=1)
@@ -63,34 +59,18 @@ class Reconstruction:
 
 
 def reconstruct(rec: FaceReconstructor, image) -> Reconstruction:
-    """Run the reconstructor; warn about what will make the result poor. Errors (ImageReadError, NoFaceFound)
-    propagate with their messages."""
+    """Run the reconstructor; its faces' warnings (checks.py) for the page: the photo's once, each face's with the
+    face named. Errors (ImageReadError, NoFaceFound) propagate with their messages."""
     t0 = time.perf_counter()
     rgb = load_image(image)
     decode_ms = (time.perf_counter() - t0) * 1e3
-    warnings = []
-    if rgb.shape[0] * rgb.shape[1] > LARGE_PHOTO_PX:
-        warnings.append(f"The photo is very large ({rgb.shape[1]}x{rgb.shape[0]}); it was processed, but a "
-                        "smaller copy would upload and run faster.")
     faces = rec.reconstruct(rgb)
+    warnings = [w for w in faces[0].warnings if not w.startswith("The face")]  # about the photo: every face has them
     for i, f in enumerate(faces):
         f.timings["decode"] = decode_ms
-        label = f"Face {i + 1}" if len(faces) > 1 else "The face"
-        width = f.box[2] - f.box[0]
-        if width < SMALL_FACE_PX:
-            warnings.append(f"{label} is small in the photo ({width:.0f} pixels wide): expect little detail.")
-        if abs(head_turn(f)) > TURN_LIMIT:
-            warnings.append(f"{label} is turned far to the side: the hidden half of the face is guessed.")
+        name = f"Face {i + 1}" if len(faces) > 1 else "The face"
+        warnings += [w.replace("The face", name, 1) for w in f.warnings if w.startswith("The face")]
     return Reconstruction(faces, warnings)
-
-
-def head_turn(face: FaceReconstruction) -> float:
-    """Signed nose offset from the eye midpoint along the eye line, in inter-ocular distances (0 = frontal)."""
-    lm = apply_affine(face.crop_affine, face.landmarks5)
-    eye_axis = lm[1] - lm[0]
-    iod = np.linalg.norm(eye_axis)
-    canonical = (CANONICAL_LANDMARKS[2] - CANONICAL_LANDMARKS[:2].mean(0)) @ eye_axis / iod
-    return float(((lm[2] - lm[:2].mean(0)) @ eye_axis / iod - canonical) / iod)
 
 
 def pictures(face: FaceReconstruction, detail_strength: float = 1.0) -> dict[str, np.ndarray]:

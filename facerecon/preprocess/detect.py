@@ -53,8 +53,17 @@ class DetectedFace:
     mesh: np.ndarray | None  # (468, 3) Face Mesh: x, y in image pixels, z in image pixels, larger = nearer
 
 
+class Detections(list):
+    """list[DetectedFace], largest first, and how many more faces the max_faces cap left out."""
+
+    def __init__(self, faces: list[DetectedFace] = (), left_out: int = 0):
+        super().__init__(faces)
+        self.left_out = left_out
+
+
 class FaceDetector:
-    """detector.detect(rgb: H x W x 3 uint8) -> list[DetectedFace], largest face first. Thread-safe."""
+    """detector.detect(rgb: H x W x 3 uint8) -> Detections (a list of DetectedFace, largest face first, that also
+    says how many faces the max_faces cap left out). Thread-safe."""
 
     def __init__(self, max_faces: int = MAX_FACES, min_score: float = 0.5):
         # quiet until Face Mesh has run on a face once: by then every graph has started and said its piece
@@ -75,15 +84,16 @@ class FaceDetector:
         self.max_faces = max_faces
         self._lock = threading.Lock()
 
-    def detect(self, rgb: np.ndarray) -> list[DetectedFace]:
+    def detect(self, rgb: np.ndarray) -> Detections:
         h, w = rgb.shape[:2]
         f = min(1.0, DETECT_MAX_SIDE / max(h, w))
         small = rgb if f >= 1 else cv2.resize(rgb, (max(1, round(w * f)), max(1, round(h * f))),
                                               interpolation=cv2.INTER_AREA)
         with self._lock, native_stderr_silenced(self._quiet):
             boxes, scores, keypoints = self._detect_boxes(small)
-            faces = []
-            for i in _nms(boxes, scores)[: self.max_faces]:
+            kept = _nms(boxes, scores)  # the most confident first: the cap keeps those
+            faces = Detections(left_out=max(0, len(kept) - self.max_faces))
+            for i in kept[: self.max_faces]:
                 box, kps = boxes[i] / f, keypoints[i] / f
                 mesh = self._face_mesh(rgb, box)
                 lm5 = _landmarks5_from_mesh(mesh) if mesh is not None else _landmarks5_from_keypoints(kps)

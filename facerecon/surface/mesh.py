@@ -9,6 +9,7 @@ import cv2
 import numpy as np
 import open3d as o3d
 
+from ..errors import EmptyFaceError
 from ..preprocess.align import CROP_SIZE, MM_PER_CROP_PIXEL
 from ..result import FaceReconstruction
 from .raster import sample_bilinear
@@ -120,6 +121,9 @@ def build_mesh(face: FaceReconstruction, detail_strength: float = 1.0, step: int
     target_triangles = check_triangle_count(target_triangles)
     depth = (face.coarse_depth + detail_strength * face.detail)[::step, ::step]
     inside = face_region(face.mask, mask_threshold)[::step, ::step]
+    if not inside.any():
+        raise EmptyFaceError("no part of the face's crop was recognised as face, so there is no surface to mesh "
+                             "(the photo may be blurred or the face covered)")
     h, w = depth.shape
     index = np.full((h, w), -1, np.int64)
     index[inside] = np.arange(inside.sum())
