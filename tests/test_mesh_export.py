@@ -9,7 +9,7 @@ import trimesh
 
 from facerecon import FaceReconstruction
 from facerecon.preprocess.align import MM_PER_CROP_PIXEL
-from facerecon.surface.export import write_maps, write_mesh
+from facerecon.surface.export import BASE_MM, write_maps, write_mesh
 from facerecon.surface.mesh import build_mesh, texture_uv
 
 from .conftest import ROOT, require_tool
@@ -161,8 +161,21 @@ def test_obj_ply_stl_read_back(written):
     assert isinstance(obj.visual, trimesh.visual.TextureVisuals) and obj.visual.material.image is not None
     ply = trimesh.load(paths["ply"])
     assert len(ply.vertices) == len(mesh.vertices) and ply.visual.vertex_colors.shape[0] == len(mesh.vertices)
-    stl = trimesh.load(paths["stl"])
-    assert len(stl.faces) == len(mesh.triangles)
+    stl = trimesh.load(paths["stl"])  # the printable solid: surface, back, and walls on the open edges
+    assert len(stl.faces) > 2 * len(mesh.triangles)
+
+
+@pytest.mark.parametrize("hole", [False, True], ids=["disc cut at a depth step", "with a hole"])
+def test_the_stl_is_a_closed_printable_solid(tmp_path, hole):
+    face = make_face()
+    if hole:  # a hole too large to be filled (face_region fills those under 3% of the face): walls line it too
+        yy, xx = np.mgrid[0:256, 0:256]
+        face.mask[((xx - 100) ** 2 + (yy - 128) ** 2) < 25 ** 2] = 0
+    paths = write_mesh(build_mesh(face), face.texture_rgb, tmp_path, formats=("stl",))
+    solid = trimesh.load(paths["stl"])
+    assert solid.is_watertight and solid.is_winding_consistent and solid.volume > 0
+    z = solid.vertices[:, 2]
+    assert np.isclose(z.min(), build_mesh(face).get_min_bound()[2] - BASE_MM)  # a flat back 3 mm behind the face
 
 
 def test_maps_files(written):

@@ -16,6 +16,7 @@ from ..result import FaceReconstruction
 from .mesh import build_mesh, texture_uv
 
 FORMATS = ("glb", "obj", "ply", "stl")
+BASE_MM = 3.0  # the printable solid's back, behind the face's deepest point
 
 
 def to_trimesh(mesh: o3d.geometry.TriangleMesh, texture: np.ndarray | None) -> trimesh.Trimesh:
@@ -57,6 +58,28 @@ def export_face(face: FaceReconstruction, out_dir: str | Path, formats=None, det
     return paths
 
 
+def printable_solid(mesh: trimesh.Trimesh, base_mm: float = BASE_MM) -> trimesh.Trimesh:
+    """The face relief as a closed solid for 3D printing, as depth-to-print tools make it: the surface, a flat back
+    base_mm behind its deepest point, and a wall down from every open edge (the rim, and the rim of any hole) to the
+    back. Every edge then joins exactly two triangles, wound outwards (trimesh's is_watertight and
+    is_winding_consistent hold). Written by hand because it is this short: trimesh's extrude works on 2D polygons,
+    not on a relief."""
+    v, f = np.asarray(mesh.vertices, np.float64), np.asarray(mesh.faces, np.int64)
+    n = len(v)
+    back = v.copy()
+    back[:, 2] = v[:, 2].min() - base_mm
+    # an open edge is a directed edge of a triangle whose reverse belongs to none; the face lies to its left seen
+    # from +Z, so a wall triangle (a, a', b), (b, a', b') faces outwards, to its right
+    edges = np.concatenate([f[:, [0, 1]], f[:, [1, 2]], f[:, [2, 0]]])
+    open_edge = ~np.isin(edges[:, 1] * n + edges[:, 0], edges[:, 0] * n + edges[:, 1])
+    a, b = edges[open_edge, 0], edges[open_edge, 1]
+    walls = np.concatenate([np.column_stack([a, a + n, b]), np.column_stack([b, a + n, b + n])])
+    solid = trimesh.Trimesh(vertices=np.concatenate([v, back]), faces=np.concatenate([f, f[:, ::-1] + n, walls]),
+                            process=False)
+    solid.remove_unreferenced_vertices()
+    return solid
+
+
 def write_mesh(mesh: o3d.geometry.TriangleMesh, texture: np.ndarray, out_dir: Path, formats=FORMATS,
                stem: str = "face") -> dict[str, Path]:
     """Write each format into out_dir; returns {format: path}, and with an OBJ its "mtl" and "obj_texture"."""
@@ -80,8 +103,8 @@ def write_mesh(mesh: o3d.geometry.TriangleMesh, texture: np.ndarray, out_dir: Pa
                 paths["mtl" if name.endswith(".mtl") else "obj_texture"] = out_dir / name
         elif fmt == "ply":
             path.write_bytes(coloured.export(file_type="ply"))
-        elif fmt == "stl":
-            path.write_bytes(coloured.export(file_type="stl"))
+        elif fmt == "stl":  # for printing: a closed solid
+            path.write_bytes(printable_solid(coloured).export(file_type="stl"))
         paths[fmt] = path
     return paths
 
