@@ -68,7 +68,7 @@ def main() -> None:
     images, detections = [], []
     for p in photos:
         images.append(cv2.cvtColor(cv2.imread(str(p)), cv2.COLOR_BGR2RGB))
-        detections.append([f for f in first.detector.detect(images[-1]) if f.mesh is not None][:1])
+        detections.append(first.detector.detect(images[-1])[:1])
     found = [i for i in range(0, len(photos), 2) if detections[i] and detections[i + 1]]
     order = [i for k in found for i in (k, k + 1)]  # neutral, smiling, neutral, ...
     held_out = sum(is_held_out(photos[i].name) for i in order)

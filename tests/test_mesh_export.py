@@ -214,3 +214,12 @@ def test_results_meshes_and_files_need_no_torch(tmp_path):
 def test_bad_mesh_options_are_refused_with_their_range(options):
     with pytest.raises(ValueError, match="from 0 to 5|>= 100"):
         build_mesh(make_face(), **options)
+
+
+def test_a_face_with_nothing_recognised_is_a_plain_error_not_a_crash():
+    from facerecon import EmptyFaceError
+
+    face = make_face()
+    face.mask[:] = 0
+    with pytest.raises(EmptyFaceError, match="no surface to mesh"):
+        build_mesh(face)

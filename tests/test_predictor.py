@@ -134,3 +134,15 @@ def test_tiny_and_huge_aspect_images_do_not_crash(reconstructor):
     for shape in [(1, 1, 3), (20, 2000, 3), (3000, 16, 3)]:
         with pytest.raises(NoFaceFound):
             reconstructor(np.zeros(shape, np.uint8))
+
+
+def test_noise_textures_and_patterns_are_no_face(reconstructor):
+    """Images that the detector alone took for faces (uniform noise and smooth blobs, at scores 0.52-0.58) are no
+    face once Face Mesh must find the face again (benchmarks/false_faces.py measures the rate)."""
+    from false_faces import NON_FACE_KINDS, non_face_image
+
+    rng = np.random.default_rng(0)
+    for kind in NON_FACE_KINDS:
+        for _ in range(3):
+            with pytest.raises(NoFaceFound):
+                reconstructor(non_face_image(kind, rng))

@@ -141,7 +141,7 @@ def pseudo_label_photos(photos: list[Path], out_dir: Path, split: str = "all", s
     for f in files:
         try:
             rgb = load_image(f)
-            faces = [d for d in detector.detect(rgb) if d.mesh is not None]
+            faces = detector.detect(rgb)
         except FaceReconError as e:
             print(f"skip {f}: {e}")
             continue

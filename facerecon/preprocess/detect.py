@@ -1,8 +1,9 @@
 """Face detection and landmarks with MediaPipe (0.10.21: the last release that bundles its models).
 
 Every face in the photo is found with BlazeFace (full- and short-range models, merged), then MediaPipe Face Mesh
-runs on a square window around each one for 468 landmarks. Coordinates returned here are image pixels with
-integer values at pixel centres (MediaPipe's normalised coordinates put 0 and 1 at the image edges).
+runs on a square window around each one for 468 landmarks; a detection where Face Mesh finds no face is dropped.
+Coordinates returned here are image pixels with integer values at pixel centres (MediaPipe's normalised coordinates
+put 0 and 1 at the image edges).
 """
 from __future__ import annotations
 
@@ -50,7 +51,7 @@ class DetectedFace:
     box: np.ndarray  # (4,) x0, y0, x1, y1 in image pixels
     score: float
     landmarks5: np.ndarray  # (5, 2) eye centres, nose tip, mouth corners (order of align.CANONICAL_LANDMARKS)
-    mesh: np.ndarray | None  # (468, 3) Face Mesh: x, y in image pixels, z in image pixels, larger = nearer
+    mesh: np.ndarray  # (468, 3) Face Mesh: x, y in image pixels, z in image pixels, larger = nearer
 
 
 class Detections(list):
@@ -90,30 +91,32 @@ class FaceDetector:
         small = rgb if f >= 1 else cv2.resize(rgb, (max(1, round(w * f)), max(1, round(h * f))),
                                               interpolation=cv2.INTER_AREA)
         with self._lock, native_stderr_silenced(self._quiet):
-            boxes, scores, keypoints = self._detect_boxes(small)
-            kept = _nms(boxes, scores)  # the most confident first: the cap keeps those
-            faces = Detections(left_out=max(0, len(kept) - self.max_faces))
-            for i in kept[: self.max_faces]:
-                box, kps = boxes[i] / f, keypoints[i] / f
-                mesh = self._face_mesh(rgb, box)
-                lm5 = _landmarks5_from_mesh(mesh) if mesh is not None else _landmarks5_from_keypoints(kps)
-                faces.append(DetectedFace(box=box, score=float(scores[i]), landmarks5=lm5, mesh=mesh))
-            self._quiet = self._quiet and not any(face.mesh is not None for face in faces)
+            boxes, scores = self._detect_boxes(small)
+            confirmed = []
+            for i in _nms(boxes, scores):  # the most confident first: the cap keeps those
+                # a face is one that Face Mesh finds again in a window around the detection: noise, textures and
+                # blobs that the detector scores 0.5-0.8 are not (benchmarks/false_faces.py), and every portrait
+                # of the data and every face of 40 px and more that the detector finds is
+                mesh = self._face_mesh(rgb, boxes[i] / f)
+                if mesh is not None:
+                    confirmed.append(DetectedFace(box=boxes[i] / f, score=float(scores[i]),
+                                                  landmarks5=_landmarks5_from_mesh(mesh), mesh=mesh))
+            self._quiet = self._quiet and not confirmed
+        faces = Detections(confirmed[: self.max_faces], left_out=max(0, len(confirmed) - self.max_faces))
         faces.sort(key=lambda d: -(d.box[2] - d.box[0]) * (d.box[3] - d.box[1]))
         return faces
 
-    def _detect_boxes(self, rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def _detect_boxes(self, rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         h, w = rgb.shape[:2]
-        boxes, scores, kps = [], [], []
+        boxes, scores = [], []
         for det in self._detectors:
             for d in det.process(rgb).detections or []:
                 bb = d.location_data.relative_bounding_box
                 boxes.append([bb.xmin * w, bb.ymin * h, (bb.xmin + bb.width) * w, (bb.ymin + bb.height) * h])
                 scores.append(d.score[0])
-                kps.append([[k.x * w - 0.5, k.y * h - 0.5] for k in d.location_data.relative_keypoints])
         if not boxes:
-            return np.zeros((0, 4)), np.zeros(0), np.zeros((0, 6, 2))
-        return np.array(boxes) - [0.5, 0.5, 0.5, 0.5], np.array(scores), np.array(kps)
+            return np.zeros((0, 4)), np.zeros(0)
+        return np.array(boxes) - [0.5, 0.5, 0.5, 0.5], np.array(scores)
 
     def _face_mesh(self, rgb: np.ndarray, box: np.ndarray) -> np.ndarray | None:
         """Run Face Mesh in a square window twice the box size around it; None when it finds nothing there."""
@@ -135,15 +138,6 @@ class FaceDetector:
 def _landmarks5_from_mesh(mesh: np.ndarray) -> np.ndarray:
     return np.array([mesh[list(_EYE_CORNERS_LEFT), :2].mean(0), mesh[list(_EYE_CORNERS_RIGHT), :2].mean(0),
                      mesh[_NOSE_TIP, :2], mesh[_MOUTH_LEFT, :2], mesh[_MOUTH_RIGHT, :2]])
-
-
-def _landmarks5_from_keypoints(kps: np.ndarray) -> np.ndarray:
-    """BlazeFace keypoints (eyes, nose tip, mouth centre, ears) -> five points; mouth corners estimated."""
-    eye_l, eye_r, nose, mouth = kps[0], kps[1], kps[2], kps[3]
-    if eye_l[0] > eye_r[0]:
-        eye_l, eye_r = eye_r, eye_l
-    half_width = 0.42 * (eye_r - eye_l)  # mouth is ~0.83 inter-ocular distances wide
-    return np.array([eye_l, eye_r, nose, mouth - half_width, mouth + half_width])
 
 
 def _nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float = 0.3) -> list[int]:

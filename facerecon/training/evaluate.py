@@ -151,7 +151,7 @@ def mediapipe_of_crop(detector, crop: np.ndarray,
 
     pad = crop.shape[0] // 2
     padded = cv2.copyMakeBorder(crop, pad, pad, pad, pad, cv2.BORDER_REFLECT_101)
-    faces = [f for f in detector.detect(padded) if f.mesh is not None]  # largest first: the crop's own face
+    faces = detector.detect(padded)  # largest first: the crop's own face
     return rasterise_mesh(faces[0].mesh - [pad, pad, 0], triangles, crop.shape[0]) if faces else None
 
 
@@ -209,12 +209,11 @@ def real_metrics(rec: FaceReconstructor, photos: list[Path], data_dir: Path | No
             per_photo["network_ms"].append(face.timings["network"])
             if len(detail_maps) < BETWEEN_FACES_MAX:
                 detail_maps.append((face.detail, face.mask > 0.5))
-            if detections[0].mesh is not None:
-                m = real_face(rgb, face, detections[0], triangles)
-                if "depth_r" in m:
-                    rs[path.name] = m.pop("depth_r")
-                for key, value in m.items():
-                    per_photo[key].append(value)
+            m = real_face(rgb, face, detections[0], triangles)
+            if "depth_r" in m:
+                rs[path.name] = m.pop("depth_r")
+            for key, value in m.items():
+                per_photo[key].append(value)
     return {"photos": len(photos), "mask_iou": float(np.mean(per_photo["iou"])),
             "mask_iou_vs_label_with_forehead": float(np.mean(per_photo["iou_label"])),
             "label_with_forehead_iou_vs_mediapipe": float(np.mean(per_photo["label_vs_region"])),

@@ -157,7 +157,7 @@ def build_skin_textures(photos: list[Path], data_dir: Path, split: str = "train"
     for f in files:
         try:
             rgb = load_image(f)
-            faces = [d for d in detector.detect(rgb) if d.mesh is not None]
+            faces = detector.detect(rgb)
         except FaceReconError:
             continue
         if faces:
