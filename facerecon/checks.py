@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from .preprocess.align import CANONICAL_LANDMARKS, apply_affine
+from .preprocess.detect import DetectedFace
 
 SMALL_FACE_PX = 60  # faces narrower than this (in the photo): little detail to recover
 LARGE_PHOTO_PX = 16_000_000
@@ -22,13 +23,17 @@ def head_turn(crop_affine: np.ndarray, landmarks5: np.ndarray) -> float:
     return float(((lm[2] - lm[:2].mean(0)) @ eye_axis / iod - canonical) / iod)
 
 
-def face_warnings(box: np.ndarray, crop_affine: np.ndarray, landmarks5: np.ndarray, mask: np.ndarray) -> list[str]:
-    """This face's problems: small in the photo, turned far, little of the crop recognised as face."""
+def face_warnings(face: DetectedFace, crop_affine: np.ndarray, mask: np.ndarray) -> list[str]:
+    """This face's problems: upside down or on its side in the photo (put upright), small in the photo, turned far,
+    little of the crop (mask: S x S probability) recognised as face."""
     warnings = []
-    width = float(box[2] - box[0])
+    if face.turn:
+        how = "upside down" if face.turn == 180 else "on its side"
+        warnings.append(f"The face was {how} in the photo (turned {face.turn} degrees): it was put upright.")
+    width = float(face.box[2] - face.box[0])
     if width < SMALL_FACE_PX:
         warnings.append(f"The face is small in the photo ({width:.0f} pixels wide): expect little detail.")
-    if abs(head_turn(crop_affine, landmarks5)) > TURN_LIMIT:
+    if abs(head_turn(crop_affine, face.landmarks5)) > TURN_LIMIT:
         warnings.append("The face is turned far to the side: the mesh shows the visible side only.")
     share = float((mask > 0.5).mean())
     if share < MIN_FACE_SHARE:

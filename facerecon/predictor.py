@@ -153,8 +153,9 @@ class FaceReconstructor:
         photo = photo_warnings(rgb.shape, getattr(faces, "left_out", 0), self.detector.max_faces)
         return [FaceReconstruction(mask=mask[i], coarse_depth=coarse[i], detail=detail[i],
                                    crop_affine=crops.affines[i], crop_rgb=crops.rgb[i], texture_rgb=crops.textures[i],
-                                   box=f.box, landmarks5=f.landmarks5, score=f.score, timings=dict(timings),
-                                   warnings=face_warnings(f.box, crops.affines[i], f.landmarks5, mask[i]) + photo)
+                                   box=f.box, landmarks5=f.landmarks5, score=f.score, turn=f.turn,
+                                   timings=dict(timings),
+                                   warnings=face_warnings(f, crops.affines[i], mask[i]) + photo)
                 for i, f in enumerate(faces)]
 
     __call__ = reconstruct

@@ -21,6 +21,7 @@ class FaceReconstruction:
     box: np.ndarray  # x0, y0, x1, y1 in image pixels
     landmarks5: np.ndarray  # 5 x 2 image pixels
     score: float
+    turn: int = 0  # degrees (0, 90, 180, 270) the face was turned in the photo; the crop and maps are upright
     timings: dict[str, float] = field(default_factory=dict)  # milliseconds per stage
     warnings: list[str] = field(default_factory=list)  # what will make this result poor, plain words (checks.py)
 
@@ -39,8 +40,9 @@ class FaceReconstruction:
     @classmethod
     def load(cls, path: Path) -> FaceReconstruction:
         with np.load(path, allow_pickle=False) as z:
-            return cls(**{f.name: z[f.name] for f in fields(cls) if f.name not in ("timings", "warnings", "score")},
-                       score=float(z["score"]))
+            return cls(**{f.name: z[f.name] for f in fields(cls)
+                          if f.name not in ("timings", "warnings", "score", "turn")},
+                       score=float(z["score"]), turn=int(z["turn"]) if "turn" in z.files else 0)
 
     def mesh(self, detail_strength: float = 1.0, **options):
         """The face as an open3d TriangleMesh (facerecon.surface.mesh.build_mesh; options are its arguments)."""

@@ -186,7 +186,7 @@ def test_maps_files(written):
     assert depth.dtype == np.uint16 and depth.shape == (256, 256)
     npz = np.load(maps["maps"])
     assert set(npz.files) == {"mask", "coarse_depth", "detail", "depth", "crop_affine", "crop_rgb", "texture_rgb",
-                              "box", "landmarks5", "score"}
+                              "box", "landmarks5", "score", "turn"}
     np.testing.assert_allclose(npz["depth"], npz["coarse_depth"] + npz["detail"])
 
 

@@ -146,3 +146,19 @@ def test_noise_textures_and_patterns_are_no_face(reconstructor):
         for _ in range(3):
             with pytest.raises(NoFaceFound):
                 reconstructor(non_face_image(kind, rng))
+
+
+@pytest.mark.parametrize("quarters", [1, 2, 3])
+def test_a_turned_photo_or_an_upside_down_face_is_reconstructed_upright(reconstructor, astronaut, quarters):
+    """No EXIF tag says the photo is turned: Face Mesh runs on the face's window turned upright, so the crop is the
+    upright one (r 0-0.4 before), and the result says what was done."""
+    upright = reconstructor(astronaut)[0].crop_rgb.astype(np.float32).ravel()
+    turned = np.ascontiguousarray(np.rot90(astronaut, quarters))
+    face = reconstructor(turned)[0]
+    assert np.corrcoef(face.crop_rgb.astype(np.float32).ravel(), upright)[0, 1] > 0.9
+    assert face.turn in (90, 180, 270) and "it was put upright" in face.warnings[0]
+    if quarters == 2:  # an upside-down face in an upright photo: a person hanging upside down
+        canvas = np.full((900, 1200, 3), 90, np.uint8)
+        canvas[200:200 + turned.shape[0], 400:400 + turned.shape[1]] = turned
+        face = reconstructor(canvas)[0]
+        assert face.turn == 180 and np.corrcoef(face.crop_rgb.astype(np.float32).ravel(), upright)[0, 1] > 0.9
