@@ -94,7 +94,7 @@ class FaceDetector:
         with self._lock, native_stderr_silenced(self._quiet):
             confirmed = self._confirmed(rgb, *self._detect_boxes(small), f)
             # the detector finds few faces upside down or on their side: when it finds none, the photo is looked at
-            # turned too (only then, as it triples the detection's time)
+            # turned too (only then: each turn costs another detection pass)
             for quarter in (2, 1, 3) if not confirmed else ():
                 boxes, scores = self._detect_boxes(np.ascontiguousarray(np.rot90(small, quarter)))
                 corners = [_unturned(boxes[:, c], quarter, small.shape) for c in ([0, 1], [2, 1], [0, 3], [2, 3])]
