@@ -162,3 +162,18 @@ def test_a_turned_photo_or_an_upside_down_face_is_reconstructed_upright(reconstr
         canvas[200:200 + turned.shape[0], 400:400 + turned.shape[1]] = turned
         face = reconstructor(canvas)[0]
         assert face.turn == 180 and np.corrcoef(face.crop_rgb.astype(np.float32).ravel(), upright)[0, 1] > 0.9
+
+
+def test_a_small_face_in_a_large_photo_is_found(detector, astronaut):
+    """A 60 px face in a 4000x3000 photo: 19 px in the detector's 1280-px copy, too small for it; the second pass
+    over tiles of the photo finds it (benchmarks/small_faces.py measures time and memory per megapixel)."""
+    import cv2
+
+    width = detector.detect(astronaut)[0].box
+    small = cv2.resize(astronaut, None, fx=60 / (width[2] - width[0]), fy=60 / (width[2] - width[0]),
+                       interpolation=cv2.INTER_AREA)
+    photo = np.full((3000, 4000, 3), 120, np.uint8)
+    photo[1000:1000 + small.shape[0], 2000:2000 + small.shape[1]] = small
+    faces = detector.detect(photo)
+    assert len(faces) == 1 and 50 < faces[0].box[2] - faces[0].box[0] < 75
+    assert 2000 <= faces[0].box[0] and faces[0].box[2] <= 2000 + small.shape[1]

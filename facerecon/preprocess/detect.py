@@ -19,7 +19,13 @@ import numpy as np
 from .align import apply_affine, invert_affine, warp_to_crop
 
 MAX_FACES = int(os.environ.get("FACERECON_MAX_FACES", 8))
-DETECT_MAX_SIDE = 1280  # detection runs on a copy no larger than this
+DETECT_MAX_SIDE = 1280  # the first detection pass runs on a copy no larger than this
+# The detector scales what it sees to 192 px: it finds faces of about 6% of its input's width (40 px in 640), so in a
+# 1280-px copy of a large photo faces under ~80 px are lost. When the copy was smaller than the photo and found
+# nothing, or a face under SMALL_IN_COPY_PX (others of its size may have been missed), a second pass looks at the
+# photo itself in tiles of TILE px, overlapping by a quarter: a 60 px face is 8% of a tile.
+SMALL_IN_COPY_PX = 96
+TILE = 768
 MESH_WINDOW = 384  # Face Mesh sees each face in a window of this many pixels
 
 # Face Mesh landmark ids of the alignment points (subject's right eye is on the image left).
@@ -93,6 +99,11 @@ class FaceDetector:
                                               interpolation=cv2.INTER_AREA)
         with self._lock, native_stderr_silenced(self._quiet):
             confirmed = self._confirmed(rgb, *self._detect_boxes(small), f)
+            if f < 1 and (not confirmed or min(d.box[2] - d.box[0] for d in confirmed) * f < SMALL_IN_COPY_PX):
+                boxes, scores = self._tile_boxes(rgb)
+                new = [i for i in range(len(boxes)) if all(_iou(boxes[i], d.box) < 0.3 for d in confirmed)]
+                confirmed = sorted(confirmed + self._confirmed(rgb, boxes[new], scores[new], 1.0),
+                                   key=lambda d: -d.score)
             # the detector finds few faces upside down or on their side: when it finds none, the photo is looked at
             # turned too (only then: each turn costs another detection pass)
             for quarter in (2, 1, 3) if not confirmed else ():
@@ -121,10 +132,23 @@ class FaceDetector:
                                               landmarks5=_landmarks5_from_mesh(mesh), mesh=mesh, turn=turn))
         return confirmed
 
-    def _detect_boxes(self, rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def _tile_boxes(self, rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The full-range detector over TILE-px tiles of the photo, overlapping by a quarter: boxes in the photo."""
+        h, w = rgb.shape[:2]
+        step = TILE * 3 // 4
+        starts = lambda n: sorted({*range(0, max(n - TILE, 0) + 1, step), max(n - TILE, 0)})  # noqa: E731
+        boxes, scores = [np.zeros((0, 4))], [np.zeros(0)]
+        for y in starts(h):
+            for x in starts(w):
+                b, s = self._detect_boxes(np.ascontiguousarray(rgb[y:y + TILE, x:x + TILE]), self._detectors[:1])
+                boxes.append(b + [x, y, x, y])
+                scores.append(s)
+        return np.concatenate(boxes), np.concatenate(scores)
+
+    def _detect_boxes(self, rgb: np.ndarray, detectors=None) -> tuple[np.ndarray, np.ndarray]:
         h, w = rgb.shape[:2]
         boxes, scores = [], []
-        for det in self._detectors:
+        for det in detectors or self._detectors:
             for d in det.process(rgb).detections or []:
                 bb = d.location_data.relative_bounding_box
                 boxes.append([bb.xmin * w, bb.ymin * h, (bb.xmin + bb.width) * w, (bb.ymin + bb.height) * h])
