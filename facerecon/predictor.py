@@ -14,7 +14,7 @@ import numpy as np
 
 from .checks import face_warnings, photo_warnings
 from .errors import NoFaceFound
-from .model.backends import Backend, OnnxBackend, TorchBackend, cached_onnx_path
+from .model.backends import Backend, OnnxBackend, TorchBackend, cached_onnx_path, export_onnx
 from .preprocess.align import CROP_SIZE, crop_affine, rescale_affine, warp_to_crop
 from .preprocess.detect import DetectedFace, Detections, FaceDetector
 from .preprocess.image_io import ImageInput, load_image
@@ -96,8 +96,6 @@ class FaceReconstructor:
             if not onnx_path.is_file():
                 onnx_path = cached_onnx_path(folder / WEIGHTS_NAME)
                 if not onnx_path.is_file():
-                    from .model.backends import export_onnx
-
                     export_onnx(load_pretrained(folder), onnx_path)
             return cls(OnnxBackend(onnx_path, device), detector, flip_average, coarse_smoothing_px)
         raise ValueError(f"backend must be 'torch' or 'onnx', not {backend!r}")

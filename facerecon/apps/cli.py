@@ -25,9 +25,13 @@ def triangles_arg(text: str) -> int:
     from ..surface.mesh import check_triangle_count
 
     try:
-        return check_triangle_count(int(text))
+        count = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    try:
+        return check_triangle_count(count)
     except ValueError as e:
-        raise argparse.ArgumentTypeError(str(e) if "triangle" in str(e) else f"not a whole number: {text!r}") from None
+        raise argparse.ArgumentTypeError(str(e)) from None
 
 
 def output_name(path: str, used: set[str]) -> str:

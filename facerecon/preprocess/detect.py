@@ -169,19 +169,24 @@ class FaceDetector:
         side = 2.0 * max(box[2] - box[0], box[3] - box[1])
         s = MESH_WINDOW / side  # window pixels per image pixel
         c = (MESH_WINDOW - 1) / 2
-        scores = []
-        for quarter in range(4):  # window pixel = s * R(quarter) * (image pixel - centre) + window centre
-            to_window = np.hstack([cv2.getRotationMatrix2D((c, c), 90.0 * quarter, 1.0)[:, :2] * s, np.zeros((2, 1))])
-            to_window[:, 2] = c - to_window[:, :2] @ [cx, cy]
-            window = warp_to_crop(rgb, to_window, size=MESH_WINDOW)
-            found = self._detectors[1].process(window).detections or []
-            scores.append((max((d.score[0] for d in found), default=0.0), quarter, to_window, window))
-        _, quarter, to_window, window = max(scores, key=lambda item: (item[0], -item[1]))
-        result = self._mesh.process(window)
+
+        def to_window(quarter: int) -> np.ndarray:  # window pixel = s * R(quarter) * (image pixel - centre) + c
+            affine = np.hstack([cv2.getRotationMatrix2D((c, c), 90.0 * quarter, 1.0)[:, :2] * s, np.zeros((2, 1))])
+            affine[:, 2] = c - affine[:, :2] @ [cx, cy]
+            return affine
+
+        # the window is resampled once: turning it by quarter turns about its centre is np.rot90 of it (within one
+        # grey level of resampling it turned)
+        upright = warp_to_crop(rgb, to_window(0), size=MESH_WINDOW)
+        windows = [np.ascontiguousarray(np.rot90(upright, quarter)) for quarter in range(4)]
+        scores = [max((d.score[0] for d in self._detectors[1].process(w).detections or []), default=0.0)
+                  for w in windows]
+        quarter = int(np.argmax(scores))  # the first of equal scores: the least turn
+        result = self._mesh.process(windows[quarter])
         if not result.multi_face_landmarks:
             return None
         lm = np.array([[p.x, p.y, p.z] for p in result.multi_face_landmarks[0].landmark[:468]])
-        xy = apply_affine(invert_affine(to_window), lm[:, :2] * MESH_WINDOW - 0.5)
+        xy = apply_affine(invert_affine(to_window(quarter)), lm[:, :2] * MESH_WINDOW - 0.5)
         depth = -lm[:, 2] * MESH_WINDOW / s  # MediaPipe z: scaled like x, smaller = nearer
         return np.column_stack([xy, depth]), 90 * quarter
 
