@@ -70,7 +70,7 @@ def end_to_end_table(runs: int, tmp: Path) -> list[str]:
             t1 = time.perf_counter()
             mesh = build_mesh(face)
             t2 = time.perf_counter()
-            write_mesh(mesh, face.texture_rgb, tmp, formats=("glb",))
+            write_mesh(mesh, face.texture_rgb, tmp, formats=("glb",), face=face)
             t3 = time.perf_counter()
             if i < 2:
                 continue  # warm-up

@@ -2,6 +2,7 @@ import json
 import shutil
 import subprocess
 
+import cv2
 import numpy as np
 import pygltflib
 import pytest
@@ -126,7 +127,53 @@ def written(tmp_path_factory):
     out = tmp_path_factory.mktemp("export")
     face = make_face()
     mesh = build_mesh(face)
-    return out, write_mesh(mesh, face.texture_rgb, out), write_maps(face, out), mesh
+    return out, write_mesh(mesh, face.texture_rgb, out, face=face), write_maps(face, out), mesh
+
+
+def decoded_normals(paths) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The GLB's (positions, vertex normals, shading normals): each vertex's NORMAL turned by the normal map at its UV (glTF's
+    tangent frame: TANGENT, bitangent = NORMAL x TANGENT * w), as a viewer shades it."""
+    glb = pygltflib.GLTF2().load(str(paths["glb"]))
+    blob = glb.binary_blob()
+
+    def accessor(index, width):
+        a = glb.accessors[index]
+        view = glb.bufferViews[a.bufferView]
+        start = (view.byteOffset or 0) + (a.byteOffset or 0)
+        return np.frombuffer(blob[start:start + a.count * width * 4], np.float32).reshape(a.count, width)
+
+    attrs = glb.meshes[0].primitives[0].attributes
+    pos, n, t, uv = accessor(attrs.POSITION, 3), accessor(attrs.NORMAL, 3), accessor(attrs.TANGENT, 4), \
+        accessor(attrs.TEXCOORD_0, 2)
+    image = glb.images[glb.textures[glb.materials[0].normalTexture.index].source]
+    view = glb.bufferViews[image.bufferView]
+    png = np.frombuffer(blob[view.byteOffset or 0:(view.byteOffset or 0) + view.byteLength], np.uint8)
+    texels = cv2.cvtColor(cv2.imdecode(png, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB).astype(np.float32) / 127.5 - 1
+    size = texels.shape[0]
+    local = texels[np.clip((uv[:, 1] * size).astype(int), 0, size - 1), np.clip((uv[:, 0] * size).astype(int), 0,
+                                                                                size - 1)]
+    b = np.cross(n, t[:, :3]) * t[:, 3:]
+    shading = local[:, :1] * t[:, :3] + local[:, 1:2] * b + local[:, 2:] * n
+    return pos, n, shading / np.linalg.norm(shading, axis=1, keepdims=True)
+
+
+def test_the_glb_shades_the_detail_through_its_normal_map(tmp_path):
+    """The GLB's vertex normals are the coarse surface's (what a decimated copy keeps), and its normal map turns
+    them into the detailed surface's: the shading a viewer computes matches the detailed mesh's own normals."""
+    face = make_face()
+    yy, xx = np.mgrid[0:256, 0:256].astype(np.float32)
+    face.detail = (0.5 * np.sin(xx / 3) + 0.4 * np.sin(yy / 4 + 1)).astype(np.float32)  # across both axes
+    mesh = build_mesh(face)
+    pos, normals, shading = decoded_normals(write_mesh(mesh, face.texture_rgb, tmp_path, ("glb",), face=face))
+    detailed = np.asarray(mesh.vertex_normals)
+    inner = np.hypot(pos[:, 0], pos[:, 1]) < 80 * MM_PER_CROP_PIXEL  # away from the rim and the step
+    inner &= np.abs(pos[:, 0]) > 3 * MM_PER_CROP_PIXEL
+
+    def angle(a, b):
+        return np.degrees(np.arccos(np.clip((a * b).sum(1), -1, 1)))[inner]
+
+    assert np.median(angle(normals, detailed)) > 4  # the vertex normals alone miss the ripple
+    assert np.median(angle(shading, detailed)) < 1.0 and np.percentile(angle(shading, detailed), 95) < 2.0
 
 
 def test_glb_is_valid_gltf2_read_back_by_a_second_library(written):

@@ -4,6 +4,7 @@ the mesh as GLB (glTF 2.0 binary, through trimesh), OBJ + MTL + PNG texture, PLY
 from __future__ import annotations
 
 import io
+import json
 from pathlib import Path
 
 import cv2
@@ -12,11 +13,72 @@ import open3d as o3d
 import trimesh
 from PIL import Image
 
+from ..preprocess.align import MM_PER_CROP_PIXEL
 from ..result import FaceReconstruction
-from .mesh import build_mesh, texture_uv
+from .mesh import CENTRE, build_mesh, texture_uv
+from .raster import sample_bilinear
+from .visualize import normals_from_depth
 
 FORMATS = ("glb", "obj", "ply", "stl")
 BASE_MM = 3.0  # the printable solid's back, behind the face's deepest point
+
+
+def mesh_frame_normals(depth: np.ndarray) -> np.ndarray:
+    """S x S x 3 unit normals of a depth map (crop px) in the mesh frame (X right, Y up, Z towards the viewer)."""
+    return normals_from_depth(depth) * np.array([1, -1, 1], np.float32)
+
+
+def detail_normal_map(face: FaceReconstruction, detail_strength: float = 1.0) -> np.ndarray:
+    """S x S x 3 uint8 tangent-space normal map (glTF's convention: red right, green up, blue out) of the detailed
+    surface (coarse + detail_strength * detail) over the coarse one: in the frame of the coarse normal N, with the
+    tangent T along +X (the texture's u) and B = N x T (its up). Flat (128, 128, 255) outside the face."""
+    n = mesh_frame_normals(face.coarse_depth)
+    detailed = mesh_frame_normals(face.coarse_depth + detail_strength * face.detail)
+    t = np.array([1, 0, 0], np.float32) - n[..., :1] * n  # +X made orthogonal to N
+    t /= np.linalg.norm(t, axis=2, keepdims=True)
+    b = np.cross(n, t)
+    local = np.stack([(detailed * axis).sum(2) for axis in (t, b, n)], axis=2)
+    local[face.mask <= 0.5] = (0, 0, 1)
+    return np.round((local + 1) * 127.5).clip(0, 255).astype(np.uint8)
+
+
+def glb_bytes(textured: trimesh.Trimesh, face: FaceReconstruction, detail_strength: float) -> bytes:
+    """The GLB of the mesh with the detail also as a normal map, over vertex normals of the coarse surface, so a
+    viewer shades it as the detailed surface, and a copy an engine decimates (whose geometry loses the detail)
+    keeps its look. The positions keep the detail: the outline and the side view are the surface's own."""
+    x = textured.vertices[:, 0] / MM_PER_CROP_PIXEL + CENTRE
+    y = CENTRE - textured.vertices[:, 1] / MM_PER_CROP_PIXEL
+    normals = sample_bilinear(mesh_frame_normals(face.coarse_depth), np.column_stack([x, y]))
+    normals /= np.linalg.norm(normals, axis=1, keepdims=True)
+    # the tangent frame of detail_normal_map, given with the mesh (the viewer's own MikkTSpace frame would match it
+    # on this planar UV map, but glTF calls a generated one non-portable): T = +X made orthogonal to N, w = +1
+    tangents = np.array([1.0, 0, 0]) - normals[:, :1] * normals
+    tangents /= np.linalg.norm(tangents, axis=1, keepdims=True)
+    old = textured.visual.material
+    material = trimesh.visual.material.PBRMaterial(
+        baseColorTexture=old.baseColorTexture, metallicFactor=old.metallicFactor, roughnessFactor=old.roughnessFactor,
+        doubleSided=old.doubleSided, normalTexture=Image.fromarray(detail_normal_map(face, detail_strength)))
+    glb = trimesh.Trimesh(vertices=textured.vertices, faces=textured.faces, vertex_normals=normals,
+                          visual=trimesh.visual.TextureVisuals(uv=textured.visual.uv, material=material),
+                          vertex_attributes={"TANGENT": np.column_stack([tangents, np.ones(len(tangents))])},
+                          process=False)
+    return standard_tangents(glb.export(file_type="glb"))
+
+
+def standard_tangents(glb: bytes) -> bytes:
+    """trimesh writes a vertex attribute under its name with a leading underscore (glTF's mark of an application's
+    own attribute); TANGENT is glTF's standard one, so the JSON chunk names it so. Written by hand: trimesh has no
+    option for it, and the GLB container is a 12-byte header and length-prefixed chunks."""
+    json_length = int.from_bytes(glb[12:16], "little")
+    doc = json.loads(glb[20:20 + json_length])
+    for mesh in doc["meshes"]:
+        for primitive in mesh["primitives"]:
+            primitive["attributes"]["TANGENT"] = primitive["attributes"].pop("_TANGENT")
+    text = json.dumps(doc, separators=(",", ":")).encode()
+    text += b" " * (-len(text) % 4)  # chunks are 4-byte aligned; JSON pads with spaces
+    rest = glb[20 + json_length:]
+    body = len(text).to_bytes(4, "little") + b"JSON" + text + rest
+    return glb[:8] + (12 + len(body)).to_bytes(4, "little") + body
 
 
 def to_trimesh(mesh: o3d.geometry.TriangleMesh, texture: np.ndarray | None) -> trimesh.Trimesh:
@@ -52,7 +114,7 @@ def export_face(face: FaceReconstruction, out_dir: str | Path, formats=None, det
     Returns {name: path}: the formats, "mtl" and "obj_texture" with an OBJ, and mask, depth, detail and maps."""
     formats = check_formats(FORMATS if formats is None else formats)
     mesh = build_mesh(face, detail_strength=detail_strength, target_triangles=decimate)
-    paths = write_mesh(mesh, face.texture_rgb, out_dir, formats)
+    paths = write_mesh(mesh, face.texture_rgb, out_dir, formats, face=face, detail_strength=detail_strength)
     if maps:
         paths.update(write_maps(face, out_dir))
     return paths
@@ -81,8 +143,11 @@ def printable_solid(mesh: trimesh.Trimesh, base_mm: float = BASE_MM) -> trimesh.
 
 
 def write_mesh(mesh: o3d.geometry.TriangleMesh, texture: np.ndarray, out_dir: Path, formats=FORMATS,
-               stem: str = "face") -> dict[str, Path]:
-    """Write each format into out_dir; returns {format: path}, and with an OBJ its "mtl" and "obj_texture"."""
+               stem: str = "face", face: FaceReconstruction | None = None,
+               detail_strength: float = 1.0) -> dict[str, Path]:
+    """Write each format into out_dir; returns {format: path}, and with an OBJ its "mtl" and "obj_texture".
+    With the face the mesh was built from (and its detail_strength), the GLB carries the detail also as a normal
+    map (glb_bytes)."""
     formats = check_formats(formats)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -92,7 +157,8 @@ def write_mesh(mesh: o3d.geometry.TriangleMesh, texture: np.ndarray, out_dir: Pa
     for fmt in formats:
         path = out_dir / f"{stem}.{fmt}"
         if fmt == "glb":
-            path.write_bytes(textured.export(file_type="glb"))
+            path.write_bytes(textured.export(file_type="glb") if face is None
+                             else glb_bytes(textured, face, detail_strength))
         elif fmt == "obj":
             files = trimesh.exchange.obj.export_obj(textured, include_normals=True, include_texture=True,
                                                     mtl_name=f"{stem}.mtl", return_texture=True)
