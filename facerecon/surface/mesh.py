@@ -1,4 +1,4 @@
-"""Maps -> open3d TriangleMesh: one vertex per crop pixel inside the face mask, cut at depth discontinuities.
+"""Maps -> open3d TriangleMesh: one vertex per crop pixel inside the face mask, joined across depth steps.
 
 Mesh frame (glTF's): X right, Y up, Z towards the viewer, in millimetres (align.MM_PER_CROP_PIXEL), origin at the
 crop centre. Vertex (X, Y) comes from crop pixel (x, y) so UVs are a function of position (texture_uv).
@@ -110,10 +110,13 @@ def build_mesh(face: FaceReconstruction, detail_strength: float = 1.0, step: int
     """Triangulate the depth map (coarse + detail_strength * detail) over the face region (face_region), its
     outline moved onto the mask's contour (contour_offsets).
 
-    A triangle is dropped when its depth range exceeds max_slope times its edge length in pixels: that is a
-    jump (face edge against hair, an occluder), not a surface. Real surfaces get steep too: the underside of the
-    nose falls ~4 crop px per px, and cutting it left a hole below the nose in turned views.
-    target_triangles decimates (quadric error).
+    Every pixel block of the region is triangulated, also across a depth step: inside the face a step is the face
+    hiding part of itself (the nose before the far cheek of a turned face; hair, hands and glasses are outside the
+    mask), and the triangles across it join the near surface to the far one along the silhouette. Seen from the
+    camera they are edge-on, so no hole shows there; from the side they close what the photo could not see with a
+    wall instead of leaving a hole or a comb of strips where the step is near a cut-off. (Dropping the triangles
+    steeper than max_slope did both: benchmarks/turned_faces.py.) max_slope still tells a step from a slope where
+    the outline continues the surface (inside_slopes). target_triangles decimates (quadric error).
     """
     if step < 1:
         raise ValueError("step must be >= 1")
@@ -146,13 +149,6 @@ def build_mesh(face: FaceReconstruction, detail_strength: float = 1.0, step: int
         ok = (p >= 0) & (q >= 0) & (r >= 0)
         tris.append(np.column_stack([p[ok], q[ok], r[ok]]))
     tris = np.concatenate(tris)
-    corner_z = z[tris]
-    z_range = corner_z.max(1) - corner_z.min(1)
-    jump = z_range > max_slope * step
-    # a triangle of moved outline vertices spans more than a step: measure it by its own extent
-    extent = np.ptp(xy[tris[jump]], axis=1).max(1)
-    jump[jump] = z_range[jump] > max_slope * extent
-    tris = tris[~jump]
 
     mesh = o3d.geometry.TriangleMesh(o3d.utility.Vector3dVector(vertices), o3d.utility.Vector3iVector(tris))
     mesh.vertex_colors = o3d.utility.Vector3dVector(colours)
