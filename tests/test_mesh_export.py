@@ -142,8 +142,8 @@ def written(tmp_path_factory):
 
 
 def decoded_normals(paths) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The GLB's (positions, vertex normals, shading normals): each vertex's NORMAL turned by the normal map at its UV (glTF's
-    tangent frame: TANGENT, bitangent = NORMAL x TANGENT * w), as a viewer shades it."""
+    """The GLB's (positions, vertex normals, shading normals): each vertex's NORMAL turned by the normal map at its
+    UV (glTF's tangent frame: TANGENT, bitangent = NORMAL x TANGENT * w), as a viewer shades it."""
     glb = pygltflib.GLTF2().load(str(paths["glb"]))
     blob = glb.binary_blob()
 

@@ -19,6 +19,13 @@ class NetworkConfig:
     # The heads regress O(1) numbers; these scales turn them into crop-pixel units (docs/representation.md).
     coarse_scale: float = 32.0
     detail_scale: float = 0.5
+    # What the detail map holds (docs/representation.md): 0 = the renders' wrinkle label alone, the coarse map the
+    # rest; b > 0 = the relief finer than a Gaussian of sigma b crop px (the total depth minus its blur), the
+    # coarse map the blurred depth. The split by frequency gives each head the relief its resolution can carry.
+    detail_band_px: float = 0.0
+    # Extension beyond the paper's topology (docs/representation.md): a full-resolution stage that sees the crop
+    # and adds a residual to the detail U-Net's upsampled output, so the detail is decided at 256x256.
+    full_res_detail: bool = False
 
     @classmethod
     def full_width(cls) -> NetworkConfig:

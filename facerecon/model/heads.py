@@ -40,7 +40,8 @@ class UNetHead(nn.Module):
 
     Encoder outputs e_1..e_n (e_0 is the head input). Decoder layer i upsamples to e_{n-i}'s size and its output is
     concatenated with e_{n-i}: the paper's skip connections i <-> n-i.
-    forward(x: B x C x h x w, out_size) -> B x 1 x out_size (raw regression, O(1))
+    forward(x: B x C x h x w, out_size) -> B x 1 x out_size (raw regression, O(1)); decode(x) -> the features the
+    output convolution reads, B x (widths[0] + C) x h x w.
     """
 
     def __init__(self, cin: int, widths: list[int], separable: bool):
@@ -52,9 +53,10 @@ class UNetHead(nn.Module):
         dec_out = [enc[n - i] if n - i >= 1 else widths[0] for i in range(1, n + 1)]
         dec_in = [enc[n]] + [dec_out[i - 2] + enc[n - i + 1] for i in range(2, n + 1)]
         self.decoder = nn.ModuleList(ConvBNReLU(a, b, separable=separable) for a, b in zip(dec_in, dec_out))
-        self.out = nn.Conv2d(dec_out[-1] + cin, 1, 3, padding=1)
+        self.features = dec_out[-1] + cin
+        self.out = nn.Conv2d(self.features, 1, 3, padding=1)
 
-    def forward(self, x: torch.Tensor, out_size: tuple[int, int]) -> torch.Tensor:
+    def decode(self, x: torch.Tensor) -> torch.Tensor:
         skips = [x]
         for layer in self.encoder:
             skips.append(layer(skips[-1]))
@@ -62,4 +64,29 @@ class UNetHead(nn.Module):
         for layer in self.decoder:
             skip = skips.pop()  # e_{n-i}
             y = torch.cat([layer(resize_to(y, skip)), skip], dim=1)
-        return resize_to(self.out(y), out_size)
+        return y
+
+    def forward(self, x: torch.Tensor, out_size: tuple[int, int]) -> torch.Tensor:
+        return resize_to(self.out(self.decode(x)), out_size)
+
+
+class FullResStage(nn.Module):
+    """The extension beyond the paper: a light stem on the crop itself, joined to a U-Net's last decoder features
+    (upsampled), predicts a residual at the crop's full resolution.
+
+    Its output convolution starts at zero, so a network extended from trained weights starts exactly where they
+    were. forward(rgb: B x 3 x H x W normalised, features: B x C x h x w) -> B x 1 x H x W
+    """
+
+    def __init__(self, cin: int, width: int = 16):
+        super().__init__()
+        self.stem = ConvBNReLU(3, width)
+        self.reduce = ConvBNReLU(cin, width, kernel=1)
+        self.fuse = ConvBNReLU(2 * width, width, separable=True)
+        self.out = nn.Conv2d(width, 1, 3, padding=1)
+        nn.init.zeros_(self.out.weight)
+        nn.init.zeros_(self.out.bias)
+
+    def forward(self, rgb: torch.Tensor, features: torch.Tensor) -> torch.Tensor:
+        y = torch.cat([self.stem(rgb), resize_to(self.reduce(features), rgb)], dim=1)
+        return self.out(self.fuse(y))

@@ -1,4 +1,5 @@
-"""The multi-task network: ResNet18 + FPN, then mask (1/8), coarse depth (1/4) and detail (1/2) heads."""
+"""The multi-task network: ResNet18 + FPN, then mask (1/8), coarse depth (1/4) and detail (1/2) heads, and
+optionally the full-resolution detail stage (an extension, NetworkConfig.full_res_detail)."""
 from __future__ import annotations
 
 import torch
@@ -6,7 +7,8 @@ from torch import nn
 
 from .backbone import FeaturePyramid, ResNet18
 from .config import NetworkConfig
-from .heads import PyramidPoolingHead, UNetHead
+from .heads import FullResStage, PyramidPoolingHead, UNetHead
+from .layers import resize_to
 
 # ImageNet statistics: a conventional, harmless input normalisation (there are no ImageNet weights here).
 RGB_MEAN = (0.485, 0.456, 0.406)
@@ -30,11 +32,17 @@ class FaceReconNet(nn.Module):
         self.mask_head = PyramidPoolingHead(c.fpn_width, c.ppm_width, c.separable_heads)
         self.coarse_head = UNetHead(c.fpn_width, c.coarse_widths, c.separable_heads)
         self.detail_head = UNetHead(c.fpn_width, c.detail_widths, c.separable_heads)
+        self.full_res = FullResStage(self.detail_head.features) if c.full_res_detail else None
 
     def forward(self, rgb: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         size = rgb.shape[-2:]
-        p3, p2, p1 = self.fpn(self.backbone((rgb - self.rgb_mean) / self.rgb_std))
+        x = (rgb - self.rgb_mean) / self.rgb_std
+        p3, p2, p1 = self.fpn(self.backbone(x))
         mask_logits = self.mask_head(p3, size)
         coarse = self.coarse_head(p2, size) * self.config.coarse_scale
-        detail = self.detail_head(p1, size) * self.config.detail_scale
-        return mask_logits, coarse, detail
+        if self.full_res is None:
+            detail = self.detail_head(p1, size)
+        else:
+            features = self.detail_head.decode(p1)
+            detail = resize_to(self.detail_head.out(features), size) + self.full_res(x, features)
+        return mask_logits, coarse, detail * self.config.detail_scale

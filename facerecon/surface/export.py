@@ -28,16 +28,20 @@ def mesh_frame_normals(depth: np.ndarray) -> np.ndarray:
     return normals_from_depth(depth) * np.array([1, -1, 1], np.float32)
 
 
-def detail_normal_map(face: FaceReconstruction, detail_strength: float = 1.0) -> np.ndarray:
+def detail_normal_map(face: FaceReconstruction, detail_strength: float = 1.0,
+                      coarse_normals: np.ndarray | None = None) -> np.ndarray:
     """S x S x 3 uint8 tangent-space normal map (glTF's convention: red right, green up, blue out) of the detailed
     surface (coarse + detail_strength * detail) over the coarse one: in the frame of the coarse normal N, with the
-    tangent T along +X (the texture's u) and B = N x T (its up). Flat (128, 128, 255) outside the face."""
-    n = mesh_frame_normals(face.coarse_depth)
-    detailed = mesh_frame_normals(face.coarse_depth + detail_strength * face.detail)
-    t = np.array([1, 0, 0], np.float32) - n[..., :1] * n  # +X made orthogonal to N
-    t /= np.linalg.norm(t, axis=2, keepdims=True)
-    b = np.cross(n, t)
-    local = np.stack([(detailed * axis).sum(2) for axis in (t, b, n)], axis=2)
+    tangent T along +X (the texture's u) and B = N x T (its up). Flat (128, 128, 255) outside the face.
+    coarse_normals: mesh_frame_normals(face.coarse_depth), when the caller has it."""
+    n = mesh_frame_normals(face.coarse_depth) if coarse_normals is None else coarse_normals
+    d = mesh_frame_normals(face.coarse_depth + detail_strength * face.detail)
+    # T = +X made orthogonal to N = (1 - nx^2, -nx ny, -nx nz) / s and B = N x T = (0, nz, -ny) / s, with
+    # s = sqrt(1 - nx^2): written out, as np.cross and np.linalg.norm took most of this function's time
+    nx, ny, nz = n[..., 0], n[..., 1], n[..., 2]
+    s = np.sqrt(np.maximum(1 - nx * nx, 1e-12))
+    local = np.stack([(d[..., 0] - nx * (d * n).sum(2)) / s, (d[..., 1] * nz - d[..., 2] * ny) / s,
+                      (d * n).sum(2)], axis=2)
     local[face.mask <= 0.5] = (0, 0, 1)
     return np.round((local + 1) * 127.5).clip(0, 255).astype(np.uint8)
 
@@ -48,16 +52,18 @@ def glb_bytes(textured: trimesh.Trimesh, face: FaceReconstruction, detail_streng
     keeps its look. The positions keep the detail: the outline and the side view are the surface's own."""
     x = textured.vertices[:, 0] / MM_PER_CROP_PIXEL + CENTRE
     y = CENTRE - textured.vertices[:, 1] / MM_PER_CROP_PIXEL
-    normals = sample_bilinear(mesh_frame_normals(face.coarse_depth), np.column_stack([x, y]))
+    coarse_normals = mesh_frame_normals(face.coarse_depth)
+    normals = sample_bilinear(coarse_normals, np.column_stack([x, y]))
     normals /= np.linalg.norm(normals, axis=1, keepdims=True)
     # the tangent frame of detail_normal_map, given with the mesh (the viewer's own MikkTSpace frame would match it
     # on this planar UV map, but glTF calls a generated one non-portable): T = +X made orthogonal to N, w = +1
     tangents = np.array([1.0, 0, 0]) - normals[:, :1] * normals
     tangents /= np.linalg.norm(tangents, axis=1, keepdims=True)
     old = textured.visual.material
+    normal_map = Image.fromarray(detail_normal_map(face, detail_strength, coarse_normals))  # PNG: exact normals
     material = trimesh.visual.material.PBRMaterial(
         baseColorTexture=old.baseColorTexture, metallicFactor=old.metallicFactor, roughnessFactor=old.roughnessFactor,
-        doubleSided=old.doubleSided, normalTexture=Image.fromarray(detail_normal_map(face, detail_strength)))
+        doubleSided=old.doubleSided, normalTexture=normal_map)
     glb = trimesh.Trimesh(vertices=textured.vertices, faces=textured.faces, vertex_normals=normals,
                           visual=trimesh.visual.TextureVisuals(uv=textured.visual.uv, material=material),
                           vertex_attributes={"TANGENT": np.column_stack([tangents, np.ones(len(tangents))])},

@@ -14,7 +14,7 @@
 (b) held-out real portraits (the fixed split of splits.is_held_out): mask IoU against MediaPipe's face
     region, Pearson r between predicted depth and MediaPipe's landmark depth at the 468 landmarks, the coarse
     relief ratio and shape correlation against MediaPipe's rasterised face mesh (the pseudo-label), and
-    between_faces_r of the predicted detail;
+    between_faces_r and mean magnitude of the predicted detail;
 (c) the share of photos where a face was found and a mesh written; (d) run time.
 Writes report.json, report.md and heldout.png (held-out portraits with their maps and turned mesh) into --out;
 keep it outside git: the portraits come from ../shared/data.
@@ -33,7 +33,9 @@ import cv2
 import numpy as np
 
 from ..data.augment import add_thin_occluders
+from ..data.relief import relabelled
 from ..errors import FaceReconError
+from ..model.hub import read_config, resolve_weights
 from ..predictor import COARSE_SMOOTHING_PX, FaceReconstructor
 from ..preprocess.align import affine_scale, apply_affine
 from ..result import FaceReconstruction
@@ -61,7 +63,8 @@ def evaluation_renderer(data_dir: Path | None = None, textures: Path | None = No
 
 
 def synthetic_metrics(rec: FaceReconstructor, count: int, data_dir: Path | None,
-                      textures: Path | None = None, seed: int = SYNTH_VAL_SEED) -> dict:
+                      textures: Path | None = None, seed: int = SYNTH_VAL_SEED, band_px: float = 0.0) -> dict:
+    """band_px: the model's detail band (NetworkConfig.detail_band_px); the labels are split as it was trained."""
     from ..data.pseudo_labels import canonical_triangles
     from ..data.synth.engine import sample_seed
     from ..data.synth.face_model import default_data_dir
@@ -72,7 +75,7 @@ def synthetic_metrics(rec: FaceReconstructor, count: int, data_dir: Path | None,
     per_face = defaultdict(list)  # metric -> one value per face that has it
     predicted_maps, label_maps = [], []  # (detail, where it counts) of the first faces, for between_faces_r
     for i in range(count):
-        s = renderer.render(sample_seed(seed, i))
+        s = relabelled(renderer.render(sample_seed(seed, i)), band_px)
         mask, coarse, detail = (a[0] for a in rec.predict(s.image[None]))
         m = synthetic_face(rec, s, i, mask > 0.5, coarse, detail, triangles)
         for key, value in m.items():
@@ -83,6 +86,7 @@ def synthetic_metrics(rec: FaceReconstructor, count: int, data_dir: Path | None,
             label_maps.append((s.detail, d))
     inter, union = sum(per_face["mask_inter"]), sum(per_face["mask_union"])
     return {"samples": count, "mask_iou": inter / max(union, 1), "coarse_mae_mm": float(np.mean(per_face["mae_mm"])),
+            "depth_mae_mm": float(np.mean(per_face["depth_mae_mm"])),
             "coarse_mae_without_tilt_mm": float(np.mean(per_face["shape_mae_mm"])),
             "coarse_relief_ratio": float(np.median(per_face["relief"])),
             "coarse_shape_r": mean_or_nan(per_face["shape_r"]),
@@ -106,6 +110,10 @@ def synthetic_face(rec: FaceReconstructor, s, i: int, pred: np.ndarray, coarse: 
         err = (coarse[v] - coarse[v].mean()) - (s.coarse[v] - s.coarse[v].mean())
         mm_per_px = 10 / s.params["crop_px_per_cm"]
         m["mae_mm"] = float(np.abs(err).mean()) * mm_per_px
+        # the final depth's (coarse + detail): comparable between models whatever their detail band
+        final, true_final = coarse + detail, s.coarse + s.detail
+        m["depth_mae_mm"] = float(np.abs((final[v] - final[v].mean()) - (true_final[v] - true_final[v].mean()))
+                                  .mean()) * mm_per_px
         # the same after removing the best-fitting plane: the error of the shape once a small head-pose (tilt)
         # error is factored out
         rows, cols = np.nonzero(v)
@@ -221,6 +229,7 @@ def real_metrics(rec: FaceReconstructor, photos: list[Path], data_dir: Path | No
             "depth_r_min": min(rs.values()), "coarse_relief_ratio_vs_mediapipe": float(np.median(per_photo["relief"])),
             "coarse_shape_r_vs_mediapipe": mean_or_nan(per_photo["shape_r"]),
             "detail_between_faces_r": between_faces_r(detail_maps),
+            "detail_mean_abs_px": float(np.mean(per_photo["detail_abs"])),
             "success_rate": 1 - len(failures) / max(len(photos), 1),
             "failures": failures, "median_ms_per_photo": statistics.median(per_photo["ms"]),
             "median_network_ms": statistics.median(per_photo["network_ms"]),
@@ -230,8 +239,8 @@ def real_metrics(rec: FaceReconstructor, photos: list[Path], data_dir: Path | No
 def real_face(rgb: np.ndarray, face: FaceReconstruction, det, triangles: np.ndarray) -> dict:
     """One held-out photo's agreement with MediaPipe Face Mesh (its pseudo-label), each metric where it can be
     measured: mask IoU against Face Mesh's region and against the training label (the region grown to the
-    hairline), that label's own IoU with the region, relief and shape against the rasterised mesh, and the depth r
-    at the landmarks."""
+    hairline), that label's own IoU with the region, relief and shape against the rasterised mesh, the depth r
+    at the landmarks, and the mean magnitude of the detail inside the mask (crop px)."""
     from ..data.pseudo_labels import label_face
 
     ref = label_face(rgb, det.mesh, det.landmarks5, triangles)
@@ -239,7 +248,8 @@ def real_face(rgb: np.ndarray, face: FaceReconstruction, det, triangles: np.ndar
     labelled = pred & ~ref["mask_unlabelled"]
     m = {"iou": float((pred & region).sum() / max((pred | region).sum(), 1)),
          "iou_label": float((labelled & ref["mask"]).sum() / max((labelled | ref["mask"]).sum(), 1)),
-         "label_vs_region": float(region.sum() / max(ref["mask"].sum(), 1))}  # the label holds the region
+         "label_vs_region": float(region.sum() / max(ref["mask"].sum(), 1)),  # the label holds the region
+         "detail_abs": float(np.abs(face.detail[pred]).mean()) if pred.any() else 0.0}
     rows, cols = np.nonzero(pred & region)
     if len(rows) > 100:
         ours, theirs = face.coarse_depth[rows, cols], ref["coarse"][rows, cols]
@@ -269,9 +279,11 @@ def evaluate(model: str | None, out: Path, synth_count: int, data_dir: Path | No
     data_dir = Path(data_dir or default_data_dir())
     rec = FaceReconstructor.from_pretrained(model, backend=backend, device="auto", flip_average=flip_average,
                                             coarse_smoothing_px=coarse_smoothing_px)
+    band_px = read_config(resolve_weights(model))[0].detail_band_px
     report = {"model": str(model), "backend": backend, "device": rec.device, "flip_average": flip_average,
               "coarse_smoothing_px": coarse_smoothing_px, "synthetic_seed": synth_seed,
-              "synthetic": synthetic_metrics(rec, synth_count, data_dir, textures, synth_seed),
+              "detail_band_px": band_px,
+              "synthetic": synthetic_metrics(rec, synth_count, data_dir, textures, synth_seed, band_px),
               "real": real_metrics(rec, held_out_photos(data_dir), data_dir)}
     out.mkdir(parents=True, exist_ok=True)
     rows = []

@@ -33,6 +33,7 @@ from torch.nn import functional as F
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from ..data.augment import add_thin_occluders
+from ..data.relief import split_relief
 from ..data.shards import MASK_UNLABELLED, VALID_COARSE, VALID_DETAIL, list_shards, shard_source
 from ..model import FaceReconNet, NetworkConfig
 from ..model.backends import pick_device
@@ -47,7 +48,8 @@ class TrainConfig:
     real_dirs: list[str] = field(default_factory=lambda: [str(CACHE / "data" / "real_v5")])
     out_dir: str = str(CACHE / "runs" / "main")
     init_from: str = "bundled"  # used only when out_dir has no checkpoint: bundled, random, or a model folder
-    network_config: str = ""  # config.json for a randomly initialised network; "" = the shipped width
+    network_config: str = ""  # a config.json: the network of a random start, or of a trained one extended (new
+    # parts, another detail band); "" = the shipped network, or the one of init_from
     val_fraction: float = 0.03  # last part of each source, never trained on
     batch_size: int = 16
     real_fraction: float = 0.25  # share of each batch drawn from real photos
@@ -162,15 +164,21 @@ class ShardData:
         return len(self.train_idx)
 
     def batch(self, idx: np.ndarray, res: int, rng: np.random.Generator | None = None,
-              thin_occluders: float = 0.0) -> dict[str, torch.Tensor]:
+              thin_occluders: float = 0.0, band_px: float = 0.0) -> dict[str, torch.Tensor]:
         """Tensors at resolution res (depth values rescaled with it); rng given = augment (flip, colour, and
-        facerecon.data.augment's thin occluders on a share thin_occluders of the images)."""
+        facerecon.data.augment's thin occluders on a share thin_occluders of the images); band_px > 0 = the depth
+        labels split by frequency there (facerecon.data.relief)."""
         a = self.arrays
         face, labelled = a["mask"][idx] == 1, a["mask"][idx] != MASK_UNLABELLED
         images = a["image"][idx] if rng is None else add_thin_occluders(rng, a["image"][idx], face, thin_occluders)
         image = torch.from_numpy(images).permute(0, 3, 1, 2).float() / 255
-        maps = torch.from_numpy(np.stack([face, a["coarse"][idx], a["detail"][idx], labelled,
-                                          a["valid"][idx] & VALID_COARSE, (a["valid"][idx] & VALID_DETAIL) // 2],
+        coarse, detail = a["coarse"][idx].astype(np.float32), a["detail"][idx].astype(np.float32)
+        valid_coarse, valid_detail = (a["valid"][idx] & VALID_COARSE) > 0, (a["valid"][idx] & VALID_DETAIL) > 0
+        if band_px > 0:
+            for k in range(len(idx)):
+                coarse[k], detail[k], valid_detail[k] = split_relief(coarse[k], detail[k], valid_coarse[k],
+                                                                     valid_detail[k], band_px)
+        maps = torch.from_numpy(np.stack([face, coarse, detail, labelled, valid_coarse, valid_detail],
                                          1).astype(np.float32))
         if rng is not None:
             flip = torch.from_numpy(rng.random(len(idx)) < 0.5)
@@ -233,7 +241,8 @@ def validate(model: torch.nn.Module, data: ShardData, idx: np.ndarray, res: int,
     inter = union = mae_sum = mae_n = 0.0
     corrs = []
     for i in range(0, len(idx), batch_size):
-        b = {k: v.to(device) for k, v in data.batch(idx[i:i + batch_size], res).items()}
+        b = {k: v.to(device) for k, v in data.batch(idx[i:i + batch_size], res,
+                                                    band_px=model.config.detail_band_px).items()}
         logits, coarse, detail = model(b["image"])
         pred = (logits > 0) & (b["mask_labelled"] > 0)
         gt = b["mask"] > 0.5
@@ -291,7 +300,24 @@ def initial_model(cfg: TrainConfig, ckpt: dict | None, log: Callable[[str], None
         raise ConfigError(f"init_from={cfg.init_from}: no such model folder (config.json + model.safetensors); "
                           "train the stage it names first, or say init_from=bundled or init_from=random")
     log(f"initialised from {source}")
-    return load_pretrained(source, dtype=torch.float32)
+    trained = load_pretrained(source, dtype=torch.float32)
+    if not cfg.network_config:
+        return trained
+    return extended(trained, NetworkConfig.from_dict(json.loads(Path(cfg.network_config).read_text())), log)
+
+
+def extended(trained: FaceReconNet, config: NetworkConfig, log: Callable[[str], None]) -> FaceReconNet:
+    """A network of `config` holding `trained`'s weights, where config only adds parts (e.g. the full-resolution
+    stage) or changes what the outputs mean (detail_band_px); the added parts keep their initialisation."""
+    model = FaceReconNet(config)
+    try:
+        missing, unexpected = model.load_state_dict(trained.state_dict(), strict=False)
+    except RuntimeError as e:  # a tensor of another shape: config changes a trained part
+        raise ConfigError(f"network_config changes trained parts of the network: {e}") from None
+    if unexpected:
+        raise ConfigError(f"network_config drops trained parts of the network: {unexpected[:5]}")
+    log(f"network extended by {sorted({k.split('.')[0] for k in missing})}, detail band {config.detail_band_px} px")
+    return model
 
 
 def save_checkpoint(out: Path, cfg: TrainConfig, model: FaceReconNet, optimizer: torch.optim.Optimizer,
@@ -366,9 +392,10 @@ def main(overrides: list[str] | None = None) -> int:
     def make_batch(step: int, res: int) -> dict[str, torch.Tensor]:
         """The batch of a step depends on nothing but (seed, step, rank): a resumed run draws the same batches."""
         rng = np.random.default_rng([cfg.seed, step, rank])
-        parts = [synth.batch(rng.choice(synth.train_idx, n_synth), res, rng, cfg.thin_occluders)]
+        band = model.config.detail_band_px
+        parts = [synth.batch(rng.choice(synth.train_idx, n_synth), res, rng, cfg.thin_occluders, band)]
         if n_real:
-            parts.append(real.batch(rng.choice(real.train_idx, n_real), res, rng, cfg.thin_occluders))
+            parts.append(real.batch(rng.choice(real.train_idx, n_real), res, rng, cfg.thin_occluders, band))
         b = {k: torch.cat([p[k] for p in parts]) for k in parts[0]}
         return {k: v.pin_memory() for k, v in b.items()} if device.type == "cuda" else b
 
