@@ -281,3 +281,19 @@ def test_a_face_with_nothing_recognised_is_a_plain_error_not_a_crash():
     face.mask[:] = 0
     with pytest.raises(EmptyFaceError, match="no surface to mesh"):
         build_mesh(face)
+
+
+@pytest.mark.parametrize("layout", ["maps", "detail"])
+def test_figure_rows_show_their_columns_and_the_detail_layout_shows_what_the_detail_adds(layout):
+    from facerecon.surface.visualize import FIGURE_COLUMNS, figure_row
+
+    face = make_face(step_depth=0.0)
+    row = figure_row(face, layout)
+    columns = FIGURE_COLUMNS[layout].split(" | ")
+    assert row.shape == (256, 256 * len(columns), 3) and row.dtype == np.uint8
+    if layout == "detail":  # the surface lit without and with the ripple, and turned without and with it
+        pictures = np.split(row.astype(int), len(columns), axis=1)
+        assert np.abs(pictures[1] - pictures[2]).mean() > 5 and np.abs(pictures[4] - pictures[5]).mean() > 1
+        face.detail[:] = 0
+        pictures = np.split(figure_row(face, layout).astype(int), len(columns), axis=1)
+        assert np.array_equal(pictures[1], pictures[2]) and np.array_equal(pictures[4], pictures[5])

@@ -96,9 +96,10 @@ def _figure(args: argparse.Namespace) -> int:
     from ..surface.visualize import FIGURE_COLUMNS, figure_row
 
     reconstructor = FaceReconstructor.from_pretrained(args.model, args.revision, flip_average=args.flip_average)
-    rows = [figure_row(face) for path in args.images for face in reconstructor.reconstruct(path)[: args.max_faces]]
+    rows = [figure_row(face, args.layout) for path in args.images
+            for face in reconstructor.reconstruct(path)[: args.max_faces]]
     cv2.imwrite(str(args.out), cv2.cvtColor(np.concatenate(rows, axis=0), cv2.COLOR_RGB2BGR))
-    print(f"wrote {args.out}: {FIGURE_COLUMNS}")
+    print(f"wrote {args.out}: {FIGURE_COLUMNS[args.layout]}")
     return 0
 
 
@@ -195,6 +196,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("images", nargs="+")
     s.add_argument("--out", type=Path, required=True, help="PNG file")
     s.add_argument("--max-faces", type=int, default=2, help="faces per image")
+    s.add_argument("--layout", choices=("maps", "detail"), default="maps",
+                   help="maps: crop, mask, depth, detail, mesh front and turned; detail: crop, coarse and final "
+                        "shading, detail, mesh turned at detail strength 0 and 1")
     _flip_arg(s)
     _model_args(s)
     s.set_defaults(func=_figure)

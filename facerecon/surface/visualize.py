@@ -87,10 +87,19 @@ def turned_view(face: FaceReconstruction, yaw_deg: float = 35.0, detail_strength
     return out.reshape(size, size, 3)
 
 
-FIGURE_COLUMNS = "crop | mask | depth | detail | mesh from the front | mesh turned 60 degrees"
+FIGURE_COLUMNS = {
+    "maps": "crop | mask | depth | detail | mesh from the front | mesh turned 60 degrees",
+    "detail": "crop | coarse shading | final shading | detail | mesh turned 60 degrees, detail 0 | the same, detail 1",
+}
 
 
-def figure_row(face: FaceReconstruction) -> np.ndarray:
-    """FIGURE_COLUMNS side by side, each S x S."""
-    return np.concatenate([face.crop_rgb, mask_overlay(face), depth_colour(face), detail_picture(face),
-                           turned_view(face, 0.0), turned_view(face, 60.0)], axis=1)
+def figure_row(face: FaceReconstruction, layout: str = "maps") -> np.ndarray:
+    """The columns of FIGURE_COLUMNS[layout] side by side, each S x S: "maps" shows the maps and the mesh,
+    "detail" what the detail adds (the surface lit without and with it, and the mesh turned without and with it)."""
+    if layout == "detail":
+        pictures = [face.crop_rgb, shaded_normals(face, 0.0), shaded_normals(face, 1.0), detail_picture(face),
+                    turned_view(face, 60.0, 0.0), turned_view(face, 60.0, 1.0)]
+    else:
+        pictures = [face.crop_rgb, mask_overlay(face), depth_colour(face), detail_picture(face),
+                    turned_view(face, 0.0), turned_view(face, 60.0)]
+    return np.concatenate(pictures, axis=1)
