@@ -66,6 +66,17 @@ def test_truncated_files_raise_a_clear_error():
         load_image(data[: len(data) // 2])
 
 
+def test_a_tiff_without_its_size_tags_is_a_clear_error():
+    """Found by tests/test_fuzz.py: PIL reads this 1x1 TIFF's header, then raises TypeError ("Missing dimensions")."""
+    data = (b"II*\x00\x08\x00\x00\x00\x08\x00\x00\x01\x04\x00\x01\x00\x00\x00\x01\x00\x00\x00\x01\x01"
+            b"\x04\x00\x01\x00\x00\x00\x01\x00\x00\x00\x03\x01\x03\x00\x01\x00\x00\x00\x01\x00\x00\x00"
+            b"\x06\x01\x03\x00\x01\x00\x00\x00\x01\x00\x00\x00\x11\x01\x04\x00\x01\x00\x00\x00n\x00\x00"
+            b"\x00\x16\x01\x04\x00\x01\x00\x00\x00\x01\x00\x00\x00\x17\x01\x04\x00\x01\x00\x00\x00\x01"
+            b"\x00\x00\x00\x1c\x01\x03\x00\x01\x00\x00\x00\x01\x00\x00\x00\x00\x00\x00\x01\x00")
+    with pytest.raises(ImageReadError, match="damaged or truncated"):
+        load_image(data)
+
+
 def test_decompression_bombs_are_refused(monkeypatch):
     monkeypatch.setattr(image_io, "MAX_PIXELS", 10_000)
     with pytest.raises(ImageReadError, match="pixel limit"):

@@ -30,7 +30,8 @@ def load_image(source: ImageInput) -> np.ndarray:
         try:
             img.load()
             return _pil_to_rgb8(img)
-        except (OSError, ValueError, SyntaxError, EOFError) as e:  # truncated or corrupt streams
+        # truncated or corrupt streams; PIL raises TypeError ("Missing dimensions") for a TIFF that lost its size tags
+        except (OSError, ValueError, SyntaxError, EOFError, TypeError) as e:
             raise ImageReadError(f"{name}: the image data is damaged or truncated ({e})") from None
 
 
