@@ -19,6 +19,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import trimesh
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -26,9 +27,8 @@ sys.path.insert(0, str(ROOT))
 from facerecon.data.synth.engine import sample_seed  # noqa: E402
 from facerecon.data.synth.face_model import default_data_dir  # noqa: E402
 from facerecon.predictor import FaceReconstructor  # noqa: E402
-from facerecon.preprocess.align import MM_PER_CROP_PIXEL  # noqa: E402
 from facerecon.result import FaceReconstruction  # noqa: E402
-from facerecon.surface.mesh import CENTRE, build_mesh, face_region  # noqa: E402
+from facerecon.surface.mesh import build_mesh, crop_to_mesh_frame, face_region, mesh_frame_to_crop  # noqa: E402
 from facerecon.surface.raster import cast_rays, pixel_centres  # noqa: E402
 from facerecon.training.evaluate import SYNTH_VAL_SEED, evaluation_renderer  # noqa: E402
 
@@ -48,8 +48,8 @@ def coverage(face: FaceReconstruction, mesh) -> tuple[float, int, int, int]:
     xy = pixel_centres(size)[region.ravel()]
     v, t = np.asarray(mesh.vertices), np.asarray(mesh.triangles)
     top = v[:, 2].max() + 100
-    rays = np.column_stack([(xy[:, 0] - CENTRE) * MM_PER_CROP_PIXEL, (CENTRE - xy[:, 1]) * MM_PER_CROP_PIXEL,
-                            np.full(len(xy), top), np.zeros((len(xy), 2)), -np.ones(len(xy))])
+    rays = np.column_stack([crop_to_mesh_frame(xy[:, 0], xy[:, 1], np.full(len(xy), top)),
+                            np.zeros((len(xy), 2)), -np.ones(len(xy))])
     _, hits = cast_rays(v, t, rays)
     ring = region & ~(cv2.erode(region.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0)
     uncovered = np.zeros(region.shape, np.uint8)
@@ -57,11 +57,9 @@ def coverage(face: FaceReconstruction, mesh) -> tuple[float, int, int, int]:
     outline_missed = int(uncovered[ring].sum())
     uncovered[ring] = 0
     holes = cv2.connectedComponents(uncovered, connectivity=8)[0] - 1
-    edges = np.sort(np.concatenate([t[:, [0, 1]], t[:, [1, 2]], t[:, [2, 0]]]), axis=1)
-    unique, counts = np.unique(edges, axis=0, return_counts=True)
-    open_edges = unique[counts == 1]
-    mid = v[open_edges].mean(1)
-    px = np.column_stack([mid[:, 0] / MM_PER_CROP_PIXEL + CENTRE, CENTRE - mid[:, 1] / MM_PER_CROP_PIXEL])
+    edges = trimesh.Trimesh(v, t, process=False).edges_sorted
+    open_edges = edges[trimesh.grouping.group_rows(edges, require_count=1)]
+    px = mesh_frame_to_crop(v[open_edges].mean(1))
     deep = cv2.erode(region.astype(np.uint8), np.ones((5, 5), np.uint8)) > 0
     ix = np.clip(np.round(px).astype(int), 0, size - 1)
     inner = int(deep[ix[:, 1], ix[:, 0]].sum())

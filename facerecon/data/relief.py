@@ -35,8 +35,8 @@ def split_relief(coarse: np.ndarray, detail: np.ndarray, valid_coarse: np.ndarra
     keeps none: its coarse label is blurred alone."""
     inside = valid_coarse.astype(bool)
     labelled = valid_detail.astype(bool).any()
-    total = coarse + np.where(valid_detail, detail, 0) if labelled else coarse
-    smooth = blur_within(total.astype(np.float32), inside, band_px)
+    total = (coarse + np.where(valid_detail, detail, 0)).astype(np.float32)
+    smooth = blur_within(total, inside, band_px)
     fine = np.where(inside, total - smooth, 0).astype(np.float32)
     if labelled:
         step = np.zeros(inside.shape, np.uint8)

@@ -13,9 +13,8 @@ import open3d as o3d
 import trimesh
 from PIL import Image
 
-from ..preprocess.align import MM_PER_CROP_PIXEL
 from ..result import FaceReconstruction
-from .mesh import CENTRE, build_mesh, texture_uv
+from .mesh import build_mesh, mesh_frame_to_crop, texture_uv
 from .raster import sample_bilinear
 from .visualize import normals_from_depth
 
@@ -40,8 +39,8 @@ def detail_normal_map(face: FaceReconstruction, detail_strength: float = 1.0,
     # s = sqrt(1 - nx^2): written out, as np.cross and np.linalg.norm took most of this function's time
     nx, ny, nz = n[..., 0], n[..., 1], n[..., 2]
     s = np.sqrt(np.maximum(1 - nx * nx, 1e-12))
-    local = np.stack([(d[..., 0] - nx * (d * n).sum(2)) / s, (d[..., 1] * nz - d[..., 2] * ny) / s,
-                      (d * n).sum(2)], axis=2)
+    along_n = (d * n).sum(2)
+    local = np.stack([(d[..., 0] - nx * along_n) / s, (d[..., 1] * nz - d[..., 2] * ny) / s, along_n], axis=2)
     local[face.mask <= 0.5] = (0, 0, 1)
     return np.round((local + 1) * 127.5).clip(0, 255).astype(np.uint8)
 
@@ -50,10 +49,8 @@ def glb_bytes(textured: trimesh.Trimesh, face: FaceReconstruction, detail_streng
     """The GLB of the mesh with the detail also as a normal map, over vertex normals of the coarse surface, so a
     viewer shades it as the detailed surface, and a copy an engine decimates (whose geometry loses the detail)
     keeps its look. The positions keep the detail: the outline and the side view are the surface's own."""
-    x = textured.vertices[:, 0] / MM_PER_CROP_PIXEL + CENTRE
-    y = CENTRE - textured.vertices[:, 1] / MM_PER_CROP_PIXEL
     coarse_normals = mesh_frame_normals(face.coarse_depth)
-    normals = sample_bilinear(coarse_normals, np.column_stack([x, y]))
+    normals = sample_bilinear(coarse_normals, mesh_frame_to_crop(textured.vertices))
     normals /= np.linalg.norm(normals, axis=1, keepdims=True)
     # the tangent frame of detail_normal_map, given with the mesh (the viewer's own MikkTSpace frame would match it
     # on this planar UV map, but glTF calls a generated one non-portable): T = +X made orthogonal to N, w = +1

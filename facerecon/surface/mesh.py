@@ -44,11 +44,15 @@ def crop_to_mesh_frame(x: np.ndarray, y: np.ndarray, z: np.ndarray) -> np.ndarra
     return np.column_stack([x - CENTRE, CENTRE - y, z]) * MM_PER_CROP_PIXEL
 
 
+def mesh_frame_to_crop(vertices: np.ndarray) -> np.ndarray:
+    """N x 2 crop pixel (x, y) of mesh-frame vertices (N x 3): crop_to_mesh_frame undone."""
+    return np.column_stack([vertices[:, 0] / MM_PER_CROP_PIXEL + CENTRE, CENTRE - vertices[:, 1] / MM_PER_CROP_PIXEL])
+
+
 def texture_uv(vertices: np.ndarray) -> np.ndarray:
     """UV (v up, OBJ convention) of mesh-frame vertices on the crop texture; pixel x covers [x-0.5, x+0.5]."""
-    x = vertices[:, 0] / MM_PER_CROP_PIXEL + CENTRE
-    y = CENTRE - vertices[:, 1] / MM_PER_CROP_PIXEL
-    return np.column_stack([(x + 0.5) / CROP_SIZE, 1 - (y + 0.5) / CROP_SIZE])
+    xy = mesh_frame_to_crop(vertices)
+    return np.column_stack([(xy[:, 0] + 0.5) / CROP_SIZE, 1 - (xy[:, 1] + 0.5) / CROP_SIZE])
 
 
 def face_region(mask: np.ndarray, threshold: float = 0.5, min_share: float = 0.05,
