@@ -37,6 +37,9 @@ def tiny_setup(tmp_path_factory):
                             "detail": rng.normal(0, 0.2, (64, 64)).astype(np.float32) * mask,
                             "valid_coarse": mask, "valid_detail": mask, "params": {}})
         write_shard(shard_path(root / "synth", k), samples, "test noise")
+    photos = [{**s, "mask_unlabelled": np.zeros((64, 64), bool), "valid_detail": np.zeros((64, 64), bool),
+               "valid_shading": s["mask"]} for s in samples]  # pseudo-labelled: no detail label, skin to shade
+    write_shard(shard_path(root / "real", 0), photos, "test pseudo-labels")
     (root / "net.json").write_text(json.dumps(TINY))
     return root
 
@@ -54,9 +57,12 @@ def train(setup, out, *extra, nproc=1):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("extra", [[], ["ema_decay=0.8"]], ids=["plain", "ema"])
+@pytest.mark.parametrize("extra", [[], ["ema_decay=0.8"], ["real_dirs={real}", "shading_weight=1"]],
+                         ids=["plain", "ema", "shading"])
 def test_interrupted_training_resumes_exactly(tiny_setup, tmp_path, extra):
-    train(tiny_setup, tmp_path / "straight", *extra)
+    extra = [e.format(real=tiny_setup / "real") for e in extra]
+    straight = train(tiny_setup, tmp_path / "straight", *extra)
+    assert ('"shading": ' in straight) == ("shading_weight=1" in extra)  # the loss is on, and logged, when asked
     out = train(tiny_setup, tmp_path / "interrupted", "stop_after_samples=24", *extra)
     assert '"samples": 24' in out and '"samples": 28' not in out
     metrics = json.loads([line for line in out.splitlines() if "val_synth" in line][-1])

@@ -2,7 +2,8 @@
 
 The 468 landmarks (x, y in image pixels, z scaled like x) are moved into the inference crop with the same
 similarity transform as the photo, and the canonical mesh's 898 triangles are ray cast at every crop pixel.
-No detail label: the detail loss is off for these samples (valid bit 1 is never set).
+No detail label: the detail loss is off for these samples (valid bit 1 is never set). Instead bit 2 marks the skin
+where the photo's fine shading can tell relief (shading_region): the training's shading loss reads it there.
 
 Face Mesh ends mid-forehead, below the hairline that bounds the face region of the synthetic labels: the mask label
 grows the forehead up from its top edge through skin of the forehead's colour and smoothness (grow_forehead), and
@@ -47,12 +48,24 @@ def rasterise_mesh(verts: np.ndarray, triangles: np.ndarray, size: int = CROP_SI
 
 # The labels' version, written into every shard (shards.write_shard); the history is in docs/training.md, "Data":
 # 5 = real_v5, the forehead grown through pixels of the forehead's and the cheeks' colour as smooth as skin.
-LABEL_VERSION = 5
+# 6 = real_v6, as 5 plus the shading region (valid bit 2).
+LABEL_VERSION = 6
 FOREHEAD_REACH = 0.2  # height of the band searched for the forehead's top, in units of the mask's height
 SKIN_DISTANCE = 3.5  # Mahalanobis distance (YCrCb) from a reference skin colour beyond which a pixel is not skin
 SKIN_TEXTURE = 1.4  # fine luminance texture, in units of the face region's median, above which a pixel is hair
 HAIRLINE_OPENING = 15  # columns: narrower peaks of the grown forehead (strands of a fringe) are cut off
 HAIRLINE_MARGIN = 3  # crop px left unlabelled above the grown forehead: a hairline is soft
+# Face Mesh landmark ids of the parts whose dark and bright lines are not the skin's relief: eyes with their lashes,
+# brows, lips, the nostrils (the lower nose), each grown by some crop px (shading_region).
+NOT_SKIN_PARTS = {  # ids: (landmarks, px grown)
+    "right_eye": ((33, 7, 163, 144, 145, 153, 154, 155, 133, 173, 157, 158, 159, 160, 161, 246), 5),
+    "left_eye": ((263, 249, 390, 373, 374, 380, 381, 382, 362, 398, 384, 385, 386, 387, 388, 466), 5),
+    "right_brow": ((46, 53, 52, 65, 55, 70, 63, 105, 66, 107), 5),
+    "left_brow": ((276, 283, 282, 295, 285, 300, 293, 334, 296, 336), 5),
+    "lips": ((61, 185, 40, 39, 37, 0, 267, 269, 270, 409, 291, 375, 321, 405, 314, 17, 84, 181, 91, 146), 3),
+    "nostrils": ((48, 64, 98, 97, 2, 326, 327, 294, 278, 4), 2),
+}
+SHADING_RIM = 6  # crop px of the face region's rim left out: the outline's own shading and the background's
 
 
 def forehead_band(mask: np.ndarray, reach: float = FOREHEAD_REACH) -> np.ndarray:
@@ -77,6 +90,30 @@ def skin_like(ycc: np.ndarray, reference: np.ndarray) -> np.ndarray:
     return np.einsum("...i,ij,...j->...", centred, precision, centred) < SKIN_DISTANCE ** 2
 
 
+def rough_texture(luminance: np.ndarray, region: np.ndarray) -> np.ndarray:
+    """S x S bool: where the fine luminance texture is SKIN_TEXTURE times the region's median or more: hair, beard,
+    stubble. luminance: S x S float32 (0-255); region: S x S bool, mostly skin."""
+    texture = cv2.medianBlur(np.abs(luminance - cv2.GaussianBlur(luminance, (0, 0), 1.0)), 5)
+    return texture > SKIN_TEXTURE * (np.median(texture[region]) + 0.5)  # + 0.5: a level of noise on smooth crops
+
+
+def shading_region(image: np.ndarray, region: np.ndarray, verts: np.ndarray) -> np.ndarray:
+    """S x S bool: the skin of the face region (Face Mesh's and the grown forehead, where forehead lines are) whose
+    fine shading is the relief's: without the eyes, brows, lips and nostrils (NOT_SKIN_PARTS), hair and beard
+    (areas of rough_texture, grown by 2 px) and a rim of SHADING_RIM px. image: S x S x 3 uint8 RGB crop; region:
+    S x S bool; verts: (468, 2+) Face Mesh in crop pixels."""
+    keep = cv2.erode(region.astype(np.uint8), np.ones((2 * SHADING_RIM + 1,) * 2, np.uint8))
+    for ids, grow in NOT_SKIN_PARTS.values():
+        part = np.zeros_like(keep)
+        cv2.fillConvexPoly(part, cv2.convexHull(np.round(verts[list(ids), :2]).astype(np.int32)), 1)
+        keep &= 1 - cv2.dilate(part, np.ones((2 * grow + 1,) * 2, np.uint8))
+    luminance = cv2.cvtColor(image, cv2.COLOR_RGB2YCrCb)[..., 0].astype(np.float32)
+    # strands and stubble fill areas; a crease is a line of rough texture up to ~6 px wide, which the erosion drops
+    hair = cv2.dilate(cv2.erode(rough_texture(luminance, region).astype(np.uint8), np.ones((7, 7), np.uint8)),
+                      np.ones((11, 11), np.uint8))
+    return (keep & (1 - hair)).astype(bool)
+
+
 def grow_forehead(image: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(forehead, unlabelled), S x S bool each: the skin above Face Mesh's region, which ends mid-forehead, up to
     the hairline; and a margin of HAIRLINE_MARGIN px above it. image: S x S x 3 uint8 RGB; mask: Face Mesh's region.
@@ -97,9 +134,7 @@ def grow_forehead(image: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.n
     # the upper forehead's colour, and the cheeks' too: a fringe can cover the top of Face Mesh's region
     skin = (skin_like(ycc, ycc[mask & (r < top + 0.12 * height)])
             & skin_like(ycc, ycc[mask & (r >= top + 0.45 * height) & (r < top + 0.65 * height)]))
-    luminance = ycc[..., 0]
-    texture = cv2.medianBlur(np.abs(luminance - cv2.GaussianBlur(luminance, (0, 0), 1.0)), 5)
-    rough = texture > SKIN_TEXTURE * (np.median(texture[mask]) + 0.5)  # + 0.5: a level of noise on smooth crops
+    rough = rough_texture(ycc[..., 0], mask)
     # strands fill whole areas; a lone edge (the hairline itself) leaves a line of 1-2 px, which the erosion drops
     skin &= ~cv2.erode(rough.astype(np.uint8), np.ones((5, 5), np.uint8)).astype(bool)
     skin = cv2.medianBlur(skin.astype(np.uint8), 5).astype(bool) & band
@@ -118,7 +153,7 @@ def label_face(rgb: np.ndarray, mesh: np.ndarray, landmarks5: np.ndarray, triang
                size: int = CROP_SIZE) -> dict:
     """The crop and its labels. "mask" is the face region to learn: Face Mesh's region with the forehead grown up
     to the hairline ("mask_unlabelled" says where the hairline is unsure); "mediapipe_region" is Face Mesh's alone,
-    where the coarse depth is labelled."""
+    where the coarse depth is labelled; "valid_shading" the skin that the shading loss reads (shading_region)."""
     affine = crop_affine(landmarks5)
     verts = np.column_stack([apply_affine(affine, mesh[:, :2]), mesh[:, 2] * affine_scale(affine)])
     region, coarse = rasterise_mesh(verts, triangles, size)
@@ -126,7 +161,8 @@ def label_face(rgb: np.ndarray, mesh: np.ndarray, landmarks5: np.ndarray, triang
     forehead, unlabelled = grow_forehead(image, region)
     return {"image": image, "mask": region | forehead, "mask_unlabelled": unlabelled, "mediapipe_region": region,
             "coarse": coarse, "detail": np.zeros((size, size), np.float32), "valid_coarse": region,
-            "valid_detail": np.zeros((size, size), bool), "crop_affine": affine}
+            "valid_detail": np.zeros((size, size), bool),
+            "valid_shading": shading_region(image, region | forehead, verts), "crop_affine": affine}
 
 
 def pseudo_label_photos(photos: list[Path], out_dir: Path, split: str = "all", shard_size: int = 200) -> int:

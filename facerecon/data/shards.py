@@ -3,6 +3,7 @@
 Arrays per shard of N samples at S x S: image (N,S,S,3) uint8, mask (N,S,S) uint8 (1 face, 0 not, MASK_UNLABELLED
 where a pseudo-label does not say: no mask loss there), coarse and detail (N,S,S)
 float16 (crop pixels, docs/representation.md), valid (N,S,S) uint8 with bit 0 = coarse valid, bit 1 = detail valid,
+bit 2 = skin whose fine shading is the relief's (pseudo-labels 6 and later: the shading loss reads the photo there),
 params (N,) JSON strings, and source: what made the shard and its version (e.g. "synth engine 5"), so that a run
 can say what it trained on. Shards written before the source existed have none (shard_source gives "unknown").
 """
@@ -14,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-VALID_COARSE, VALID_DETAIL = 1, 2
+VALID_COARSE, VALID_DETAIL, VALID_SHADING = 1, 2, 4
 MASK_UNLABELLED = 2
 
 
@@ -31,7 +32,7 @@ def write_shard(path: Path, samples: list[dict], source: str) -> None:
         "coarse": np.stack([s["coarse"] for s in samples]).astype(np.float16),
         "detail": np.stack([s["detail"] for s in samples]).astype(np.float16),
         "valid": np.stack([s["valid_coarse"] * VALID_COARSE + s["valid_detail"] * VALID_DETAIL
-                           for s in samples]).astype(np.uint8),
+                           + s.get("valid_shading", False) * VALID_SHADING for s in samples]).astype(np.uint8),
         "params": np.array([json.dumps(s["params"]) for s in samples]),
     }
     path.parent.mkdir(parents=True, exist_ok=True)

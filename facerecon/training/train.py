@@ -34,10 +34,10 @@ from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from ..data.augment import add_thin_occluders
 from ..data.relief import split_relief
-from ..data.shards import MASK_UNLABELLED, VALID_COARSE, VALID_DETAIL, list_shards, shard_source
+from ..data.shards import MASK_UNLABELLED, VALID_COARSE, VALID_DETAIL, VALID_SHADING, list_shards, shard_source
 from ..model import FaceReconNet, NetworkConfig
 from ..model.backends import pick_device
-from .losses import mask_loss, masked_smooth_l1
+from .losses import mask_loss, masked_smooth_l1, shading_loss
 
 CACHE = Path.home() / ".cache" / "facerecon"
 
@@ -67,6 +67,10 @@ class TrainConfig:
     # that covers the wrinkles' depths makes it the conditional mean, the estimate that maximises correlation.
     detail_beta_px: float = 0.5  # at 256x256; scales with the resolution like the labels
     real_coarse_weight: float = 0.5
+    # The real photos' detail signal (losses.shading_loss): the final depth's normals must explain the photo's
+    # luminance finer than a Gaussian of shading_band_px (at 256x256) on the skin their pseudo-labels mark (real_v6)
+    shading_weight: float = 0.0
+    shading_band_px: float = 2.0
     thin_occluders: float = 0.25  # share of crops with hair strands drawn over them, half that with glasses rims
     coarse_shift_invariant: bool = True  # coarse loss ignores each sample's depth offset
     trainable: list[str] = field(default_factory=list)  # top-level parts to train (e.g. mask_head); the others
@@ -171,6 +175,8 @@ class ShardData:
         a = self.arrays
         face, labelled = a["mask"][idx] == 1, a["mask"][idx] != MASK_UNLABELLED
         images = a["image"][idx] if rng is None else add_thin_occluders(rng, a["image"][idx], face, thin_occluders)
+        # the shading loss reads the skin only: not the strands and rims drawn over it
+        valid_shading = ((a["valid"][idx] & VALID_SHADING) > 0) & (images == a["image"][idx]).all(-1)
         image = torch.from_numpy(images).permute(0, 3, 1, 2).float() / 255
         coarse, detail = a["coarse"][idx].astype(np.float32), a["detail"][idx].astype(np.float32)
         valid_coarse, valid_detail = (a["valid"][idx] & VALID_COARSE) > 0, (a["valid"][idx] & VALID_DETAIL) > 0
@@ -178,7 +184,7 @@ class ShardData:
             for k in range(len(idx)):
                 coarse[k], detail[k], valid_detail[k] = split_relief(coarse[k], detail[k], valid_coarse[k],
                                                                      valid_detail[k], band_px)
-        maps = torch.from_numpy(np.stack([face, coarse, detail, labelled, valid_coarse, valid_detail],
+        maps = torch.from_numpy(np.stack([face, coarse, detail, labelled, valid_coarse, valid_detail, valid_shading],
                                          1).astype(np.float32))
         if rng is not None:
             flip = torch.from_numpy(rng.random(len(idx)) < 0.5)
@@ -193,7 +199,8 @@ class ShardData:
             maps[:, 1:3] *= res / size  # depth is in crop pixels: it scales with the crop
             maps[:, 3:] = (maps[:, 3:] > 0.999).float()  # valid only where every source pixel was valid
         return {"image": image, "mask": maps[:, 0:1], "coarse": maps[:, 1:2], "detail": maps[:, 2:3],
-                "mask_labelled": maps[:, 3:4], "valid_coarse": maps[:, 4:5], "valid_detail": maps[:, 5:6]}
+                "mask_labelled": maps[:, 3:4], "valid_coarse": maps[:, 4:5], "valid_detail": maps[:, 5:6],
+                "valid_shading": maps[:, 6:7]}
 
 
 class BatchPrefetcher:
@@ -226,7 +233,14 @@ def compute_losses(model: torch.nn.Module, b: dict[str, torch.Tensor], cfg: Trai
     ld = masked_smooth_l1(detail, b["detail"], b["valid_detail"], beta=cfg.detail_beta_px / unit_px,
                           scale=unit_px * res / 256)
     total = lm + cfg.coarse_weight * lc + cfg.detail_weight * ld
-    return {"loss": total, "mask": lm, "coarse": lc, "detail": ld}
+    losses = {"mask": lm, "coarse": lc, "detail": ld}
+    if cfg.shading_weight:
+        # it trains the detail alone: through the coarse head it bent the real faces' coarse shape (a first run of
+        # stage 14: their coarse error against the pseudo-labels 0.83 -> 3.72 px), which their labels decide
+        losses["shading"] = shading_loss(b["image"], coarse, coarse.detach() + detail, b["valid_shading"],
+                                         cfg.shading_band_px * res / 256)
+        total = total + cfg.shading_weight * losses["shading"]
+    return {"loss": total, **losses}
 
 
 @torch.no_grad()

@@ -1,0 +1,91 @@
+"""The real photos' detail signal: the shading loss and the skin it reads (pseudo_labels.shading_region)."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from facerecon.data.pseudo_labels import NOT_SKIN_PARTS, shading_region
+from facerecon.data.shards import shard_path, write_shard
+from facerecon.training.losses import GAMMA, lighting_basis, shading_loss, surface_normals
+from facerecon.training.train import ShardData
+
+S = 128
+yy, xx = torch.meshgrid(torch.arange(S, dtype=torch.float32), torch.arange(S, dtype=torch.float32), indexing="ij")
+COARSE = (40 * torch.exp(-((xx - 64) ** 2 + (yy - 64) ** 2) / (2 * 40 ** 2)))[None, None]
+# creases 0.5 px deep across the forehead, and a bump on a cheek
+RELIEF = (-0.5 * torch.cos(xx / 2) ** 8 * torch.exp(-((yy - 40) ** 2) / 100)
+          + 0.6 * torch.exp(-((xx - 90) ** 2 + (yy - 85) ** 2) / 8))[None, None]
+LIGHT = torch.tensor([0.45, 0.35, 0.25, 0.55, 0.0, 0.05, 0.0, 0.02, 0.03])  # ambient plus a key light up right
+
+
+def photo(depth: torch.Tensor, spot: bool = False) -> torch.Tensor:
+    """A Lambertian photo (sRGB, 1 x 3 x S x S) of depth under LIGHT, with a smooth albedo gradient; spot: plus a
+    reddish patch that darkens the skin, as a mole or a blush does, on the flat-lit side."""
+    shading = torch.einsum("bihw,i->bhw", lighting_basis(surface_normals(depth)), LIGHT)[:, None].clamp_min(0)
+    albedo = torch.tensor([0.75, 0.55, 0.45]).view(1, 3, 1, 1) * (0.9 + 0.1 * torch.sin(xx / 40))
+    if spot:
+        patch = torch.exp(-((xx - 40) ** 2 + (yy - 80) ** 2) / 6)
+        albedo = albedo * (1 - patch * torch.tensor([0.1, 0.45, 0.45]).view(1, 3, 1, 1))
+    return (albedo * shading).clamp(0, 1) ** (1 / GAMMA)
+
+
+def loss(image: torch.Tensor, depth: torch.Tensor, **kw) -> float:
+    return shading_loss(image, COARSE, depth, torch.ones(1, 1, S, S), 2.0, **kw).item()
+
+
+def test_the_true_relief_explains_the_photo_best():
+    image = photo(COARSE + RELIEF)
+    scales = [-1.0, 0.0, 0.5, 1.0, 1.5, 2.0]
+    losses = [loss(image, COARSE + k * RELIEF) for k in scales]
+    assert scales[int(np.argmin(losses))] == 1.0  # not 0 (no detail), not -1 (the relief inside out)
+    assert losses[3] < 0.5 * losses[1]
+
+
+def test_a_colour_spot_does_not_ask_for_a_bump():
+    flat_photo, spotted = photo(COARSE), photo(COARSE, spot=True)
+    # without the chromaticity weights the spot is read as a dent: the flat depth leaves it unexplained
+    unweighted = loss(spotted, COARSE, chroma_tolerance=1e9) - loss(flat_photo, COARSE, chroma_tolerance=1e9)
+    assert unweighted > 0.01
+    assert loss(spotted, COARSE) - loss(flat_photo, COARSE) < 0.05 * unweighted
+
+
+def test_the_shading_region_leaves_out_the_eyes_and_hair_but_keeps_a_crease():
+    rng = np.random.default_rng(0)
+    image = np.full((S, S, 3), (200, 150, 125), np.float32) + rng.normal(0, 2, (S, S, 3))
+    image[70:73, 20:110] -= 20  # a crease across the face, 10 % darker: a line of rough texture
+    image[100:, 70:] += rng.normal(0, 40, (28, 58, 1))  # a beard: an area of it
+    verts = np.zeros((468, 2))  # the other parts in the corner, outside the region
+    eye, _ = NOT_SKIN_PARTS["right_eye"]
+    verts[list(eye)] = rng.uniform((30, 40), (50, 50), (len(eye), 2))  # the right eye within x 30-50, y 40-50
+    region = np.zeros((S, S), bool)
+    region[10:, 10:118] = True
+    skin = shading_region(np.clip(image, 0, 255).astype(np.uint8), region, verts)
+    assert not skin[42:48, 32:48].any()  # the eye
+    assert not skin[105:, 80:].any()  # the beard
+    assert skin[67:76, 60:65].all()  # the crease, and the cheek around it
+    assert not skin[:16].any() and not skin[:, :16].any()  # the rim
+
+
+def test_drawn_strands_and_rims_are_not_read_as_skin(tmp_path):
+    mask = np.zeros((64, 64), bool)
+    mask[8:56, 12:52] = True
+    write_shard(shard_path(tmp_path, 0), [{"image": np.full((64, 64, 3), 180, np.uint8), "mask": mask,
+                                           "coarse": np.zeros((64, 64), np.float32),
+                                           "detail": np.zeros((64, 64), np.float32), "valid_coarse": mask,
+                                           "valid_detail": np.zeros((64, 64), bool), "valid_shading": mask,
+                                           "params": {}}], "test shading")
+    data = ShardData([str(tmp_path)], 0.0)
+    plain = data.batch(np.array([0]), 64)
+    assert plain["valid_shading"][0, 0].bool().numpy().tolist() == mask.tolist()
+    drawn = data.batch(np.array([0, 0, 0, 0]), 64, np.random.default_rng(1), thin_occluders=1.0)
+    covered = (drawn["image"] != plain["image"]).any(1, keepdim=True)  # strands (also the colour jitter: all)
+    assert covered.any()
+    assert drawn["valid_shading"].sum() < plain["valid_shading"].sum() * 4
+    assert drawn["valid_shading"].sum() > 0
+
+
+@pytest.mark.parametrize("k", [0.0, 1.0])
+def test_the_loss_is_zero_without_skin(k):
+    image = photo(COARSE + RELIEF)
+    assert shading_loss(image, COARSE, COARSE + k * RELIEF, torch.zeros(1, 1, S, S), 2.0).item() == 0.0
