@@ -56,7 +56,9 @@ SKIN_TEXTURE = 1.4  # fine luminance texture, in units of the face region's medi
 HAIRLINE_OPENING = 15  # columns: narrower peaks of the grown forehead (strands of a fringe) are cut off
 HAIRLINE_MARGIN = 3  # crop px left unlabelled above the grown forehead: a hairline is soft
 # Face Mesh landmark ids of the parts whose dark and bright lines are not the skin's relief: eyes with their lashes,
-# brows, lips, the nostrils (the lower nose), each grown by some crop px (shading_region).
+# brows, lips, the nostrils (the lower nose), each grown by some crop px (shading_region). Eyes, brows and lips are
+# MediaPipe's FACEMESH_RIGHT_EYE, ... FACEMESH_LIPS (outer contour) sets, written out: its solutions API is not
+# imported for a list of ids; MediaPipe has no set for the nostrils.
 NOT_SKIN_PARTS = {  # ids: (landmarks, px grown)
     "right_eye": ((33, 7, 163, 144, 145, 153, 154, 155, 133, 173, 157, 158, 159, 160, 161, 246), 5),
     "left_eye": ((263, 249, 390, 373, 374, 380, 381, 382, 362, 398, 384, 385, 386, 387, 388, 466), 5),

@@ -174,9 +174,11 @@ class ShardData:
         labels split by frequency there (facerecon.data.relief)."""
         a = self.arrays
         face, labelled = a["mask"][idx] == 1, a["mask"][idx] != MASK_UNLABELLED
-        images = a["image"][idx] if rng is None else add_thin_occluders(rng, a["image"][idx], face, thin_occluders)
-        # the shading loss reads the skin only: not the strands and rims drawn over it
-        valid_shading = ((a["valid"][idx] & VALID_SHADING) > 0) & (images == a["image"][idx]).all(-1)
+        photos = a["image"][idx]
+        images = photos if rng is None else add_thin_occluders(rng, photos, face, thin_occluders)
+        valid_shading = (a["valid"][idx] & VALID_SHADING) > 0
+        if rng is not None:  # the shading loss reads the skin only: not the strands and rims drawn over it
+            valid_shading &= (images == photos).all(-1)
         image = torch.from_numpy(images).permute(0, 3, 1, 2).float() / 255
         coarse, detail = a["coarse"][idx].astype(np.float32), a["detail"][idx].astype(np.float32)
         valid_coarse, valid_detail = (a["valid"][idx] & VALID_COARSE) > 0, (a["valid"][idx] & VALID_DETAIL) > 0
