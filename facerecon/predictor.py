@@ -14,7 +14,7 @@ import numpy as np
 
 from .checks import face_warnings, photo_warnings
 from .errors import NoFaceFound
-from .model.backends import Backend, OnnxBackend, TorchBackend, cached_onnx_path, export_onnx
+from .model.backends import BACKENDS, Backend, OnnxBackend, TorchBackend, auto_backend, float_onnx, int8_onnx
 from .preprocess.align import CROP_SIZE, crop_affine, rescale_affine, warp_to_crop
 from .preprocess.detect import DetectedFace, Detections, FaceDetector
 from .preprocess.image_io import ImageInput, load_image
@@ -79,26 +79,24 @@ class FaceReconstructor:
         self.coarse_smoothing_px = coarse_smoothing_px
 
     @classmethod
-    def from_pretrained(cls, source: str | Path | None = None, revision: str | None = None, backend: str = "torch",
+    def from_pretrained(cls, source: str | Path | None = None, revision: str | None = None, backend: str = "auto",
                         device: str = "auto", detector: FaceDetector | None = None,
                         flip_average: bool = True,
                         coarse_smoothing_px: float = COARSE_SMOOTHING_PX) -> FaceReconstructor:
         """source: a local model folder or a Hugging Face repo id (None: $FACERECON_MODEL or the published model,
-        falling back to the bundled weights; facerecon.model.hub.resolve_weights); backend: torch or onnx."""
-        from .model.hub import WEIGHTS_NAME, load_pretrained, resolve_weights
+        falling back to the bundled weights; facerecon.model.hub.resolve_weights). backend, one of BACKENDS: torch;
+        onnx (the float network exported once and cached); onnx-int8 (the folder's quantized network,
+        facerecon.model.quantize); auto (facerecon.model.backends.auto_backend: onnx-int8 on a CPU)."""
+        from .model.hub import load_pretrained, resolve_weights
 
+        if backend not in BACKENDS:
+            raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, not {backend!r}")
+        folder = resolve_weights(source, revision)
+        backend = auto_backend(folder, device) if backend == "auto" else backend
         if backend == "torch":
-            return cls(TorchBackend(load_pretrained(source, revision), device), detector, flip_average,
-                       coarse_smoothing_px)
-        if backend == "onnx":
-            folder = resolve_weights(source, revision)
-            onnx_path = folder / "model.onnx"
-            if not onnx_path.is_file():
-                onnx_path = cached_onnx_path(folder / WEIGHTS_NAME)
-                if not onnx_path.is_file():
-                    export_onnx(load_pretrained(folder), onnx_path)
-            return cls(OnnxBackend(onnx_path, device), detector, flip_average, coarse_smoothing_px)
-        raise ValueError(f"backend must be 'torch' or 'onnx', not {backend!r}")
+            return cls(TorchBackend(load_pretrained(folder), device), detector, flip_average, coarse_smoothing_px)
+        onnx_path = int8_onnx(folder) if backend == "onnx-int8" else float_onnx(folder)
+        return cls(OnnxBackend(onnx_path, device, name=backend), detector, flip_average, coarse_smoothing_px)
 
     @property
     def device(self) -> str:

@@ -62,6 +62,13 @@ def test_downloads_from_the_hub_and_pins_revisions(hub_env):
     assert resolve_weights("acme/face", revision=v1).name == v1  # the HF cache's snapshot folder
 
 
+def test_an_int8_model_in_the_repo_comes_with_the_weights(hub_env):
+    server, v1, v2, tmp = hub_env
+    assert not (resolve_weights("acme/face") / "model_int8.onnx").exists()  # none in the repo: no error
+    server.add_commit("acme/face", {**folder_files(tmp / "v2"), "model_int8.onnx": b"int8 bytes"})
+    assert (resolve_weights("acme/face") / "model_int8.onnx").read_bytes() == b"int8 bytes"
+
+
 def test_offline_mode_uses_the_cache_and_makes_no_request(hub_env, monkeypatch):
     server, v1, v2, tmp = hub_env
     load_pretrained("acme/face")

@@ -281,6 +281,11 @@ def test_a_face_with_nothing_recognised_is_a_plain_error_not_a_crash():
     face.mask[:] = 0
     with pytest.raises(EmptyFaceError, match="no surface to mesh"):
         build_mesh(face)
+    face.mask[::4, ::4] = 1  # scattered pixels: face, but no triangle among them
+    with pytest.raises(EmptyFaceError, match="no surface to mesh"):
+        build_mesh(face)
+    face.mask[101:103, 101:103] = 1  # one 2x2 block: two triangles
+    assert len(build_mesh(face).triangles) == 2
 
 
 @pytest.mark.parametrize("layout", ["maps", "detail"])

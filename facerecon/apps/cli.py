@@ -1,4 +1,5 @@
-"""Command line: python -m facerecon {predict, figure, export-onnx, evaluate, synth, textures, pseudo-label, train}."""
+"""Command line: python -m facerecon {predict, figure, export-onnx, quantize, evaluate, synth, textures, pseudo-label,
+train}."""
 from __future__ import annotations
 
 import argparse
@@ -55,7 +56,7 @@ def _predict(args: argparse.Namespace) -> int:
         raise ValueError(f"--out {args.out} is a file; give a folder (it is created when missing)")
     reconstructor = FaceReconstructor.from_pretrained(args.model, args.revision, backend=args.backend,
                                                       device=args.device, flip_average=args.flip_average)
-    log.info("backend %s on %s", args.backend, reconstructor.device)
+    log.info("backend %s on %s", reconstructor.backend.name, reconstructor.device)
     failures, used = 0, set()
     for path in args.images:
         name = output_name(path, used)
@@ -109,6 +110,34 @@ def _export_onnx(args: argparse.Namespace) -> int:
 
     path = export_onnx(load_pretrained(args.model, args.revision), args.out)
     print(f"wrote {path}")
+    return 0
+
+
+def _quantize(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from ..data.shards import list_shards
+    from ..model.backends import float_onnx
+    from ..model.hub import INT8_NAME, WEIGHTS_NAME, resolve_weights
+    from ..model.quantize import quantize_int8
+
+    crops = []
+    for folder in args.shards:  # the same number of crops from each folder: renders and real portraits alike
+        shards = list_shards(folder)
+        if not shards:
+            raise ValueError(f"--shards {folder}: no shard_*.npz files there")
+        images = []
+        for path in shards:  # enough shards to draw from
+            with np.load(path) as shard:
+                images.append(shard["image"])
+            if sum(map(len, images)) >= 4 * args.count:
+                break
+        images = np.concatenate(images)
+        crops.append(images[np.random.default_rng(0).choice(len(images), min(args.count, len(images)), replace=False)])
+    folder = resolve_weights(args.model, args.revision)
+    out = args.out or folder / INT8_NAME
+    quantize_int8(float_onnx(folder), out, np.concatenate(crops), folder / WEIGHTS_NAME)
+    print(f"wrote {out} (calibrated on {sum(len(c) for c in crops)} crops)")
     return 0
 
 
@@ -173,6 +202,9 @@ def _model_args(p: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from ..model.backends import BACKENDS
+    from ..model.hub import INT8_NAME
+
     p = argparse.ArgumentParser(prog="facerecon", description=__doc__)
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--verbose", action="store_true",
@@ -182,7 +214,9 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("predict", parents=[common], help="reconstruct every face of each photo: maps and meshes")
     s.add_argument("images", nargs="+", help="image files")
     s.add_argument("--out", type=Path, required=True, help="output folder: OUT/<image stem>/face_<k>/")
-    s.add_argument("--backend", choices=["torch", "onnx"], default="torch")
+    s.add_argument("--backend", choices=BACKENDS, default="auto",
+                   help="auto: the int8 network in onnxruntime on a CPU (the float one where the model has none), "
+                        "torch with --device cuda")
     s.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
     s.add_argument("--formats", default="glb,obj,ply,stl", help="comma-separated mesh formats")
     s.add_argument("--detail-strength", type=detail_strength_arg, default=1.0,
@@ -208,6 +242,15 @@ def build_parser() -> argparse.ArgumentParser:
     _model_args(s)
     s.set_defaults(func=_export_onnx)
 
+    s = sub.add_parser("quantize", parents=[common],
+                       help="make the int8 network (backend onnx-int8), calibrated on the crops of training shards")
+    s.add_argument("--shards", type=Path, nargs="+", required=True,
+                   help="shard folders (python -m facerecon synth / pseudo-label): renders and real portraits")
+    s.add_argument("--count", type=int, default=48, help="crops from each folder")
+    s.add_argument("--out", type=Path, default=None, help=f"default: the model folder's {INT8_NAME}")
+    _model_args(s)
+    s.set_defaults(func=_quantize)
+
     s = sub.add_parser("evaluate", parents=[common], help="measure the model on synthetic and held-out real faces")
     s.add_argument("--out", type=Path, default=Path("reports/eval"))
     s.add_argument("--synth-count", type=int, default=300)
@@ -215,7 +258,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="render seed of the synthetic set: 2 = the evaluation set; another unused seed (and the "
                         "training skins) for choosing between models without looking at it")
     s.add_argument("--textures", type=Path, default=None, help="held-out portrait textures for the synthetic set")
-    s.add_argument("--backend", choices=["torch", "onnx"], default="torch")
+    s.add_argument("--backend", choices=BACKENDS, default="torch")
     s.add_argument("--data", type=Path, default=None, help="the shared data folder (default ../shared/data)")
     s.add_argument("--coarse-smoothing", type=float, default=None,
                    help="sigma in crop px of the Gaussian on the coarse depth (default: the predictor's, "

@@ -7,6 +7,8 @@ need it: the ONNX Runtime path runs an exported model without it.
 from __future__ import annotations
 
 import hashlib
+import logging
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
@@ -15,8 +17,11 @@ import numpy as np
 if TYPE_CHECKING:
     from .network import FaceReconNet
 
+log = logging.getLogger("facerecon")
+
 ONNX_CACHE = Path.home() / ".cache" / "facerecon" / "onnx"
 OUTPUT_NAMES = ["mask_logits", "coarse_depth", "detail"]
+BACKENDS = ("auto", "torch", "onnx", "onnx-int8")  # FaceReconstructor.from_pretrained's choices
 
 
 class Backend(Protocol):
@@ -24,6 +29,10 @@ class Backend(Protocol):
     device: str
 
     def run(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]: ...
+
+
+def usable_cores() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 def pick_device(device: str = "auto") -> str:
@@ -74,12 +83,49 @@ def cached_onnx_path(weights_file: Path) -> Path:
     return ONNX_CACHE / f"facerecon-{digest}.onnx"
 
 
-class OnnxBackend:
-    name = "onnx"
+def float_onnx(folder: Path) -> Path:
+    """The float ONNX model of a model folder: its own model.onnx, else the cached export of its weights (made on
+    first use)."""
+    from .hub import WEIGHTS_NAME, load_pretrained
 
-    def __init__(self, onnx_path: Path, device: str = "auto", threads: int = 0):
+    path = Path(folder) / "model.onnx"
+    if path.is_file():
+        return path
+    path = cached_onnx_path(Path(folder) / WEIGHTS_NAME)
+    if not path.is_file():
+        export_onnx(load_pretrained(folder), path)
+    return path
+
+
+def int8_onnx(folder: Path) -> Path:
+    """The quantized model of a model folder (facerecon.model.quantize), checked to be made from its weights."""
+    from .hub import INT8_NAME, WEIGHTS_NAME
+    from .quantize import check_int8
+
+    return check_int8(Path(folder) / INT8_NAME, Path(folder) / WEIGHTS_NAME)
+
+
+def auto_backend(folder: Path, device: str = "auto") -> str:
+    """The backend `auto` picks for a model folder: torch when device='cuda' is asked for (onnxruntime's CUDA
+    provider is a separate wheel); else onnx-int8 when the folder has an int8 model made from its weights (about
+    twice as fast on a CPU; docs/speed.md), onnx otherwise."""
+    from ..errors import ModelFileError
+
+    if device == "cuda":
+        return "torch"
+    try:
+        int8_onnx(folder)
+    except ModelFileError as e:
+        log.info("no int8 model to use (%s): running the float network in onnxruntime", e)
+        return "onnx"
+    return "onnx-int8"
+
+
+class OnnxBackend:
+    def __init__(self, onnx_path: Path, device: str = "auto", threads: int = 0, name: str = "onnx"):
         import onnxruntime as ort
 
+        self.name = name
         available = ort.get_available_providers()
         if device == "cuda" and "CUDAExecutionProvider" not in available:
             raise RuntimeError("device='cuda' was asked for but onnxruntime has no CUDA provider "
@@ -87,8 +133,10 @@ class OnnxBackend:
         cuda = device in ("auto", "cuda") and "CUDAExecutionProvider" in available
         wanted = ["CUDAExecutionProvider"] if cuda else []
         options = ort.SessionOptions()
-        if threads:
-            options.intra_op_num_threads = threads
+        # one thread per usable core, set explicitly: left at 0, onnxruntime pins its worker threads to cores, and on
+        # a 2-core machine the unpinned calling thread then shared a core with one of them in about a third of
+        # launches (int8 network 29 ms instead of 21; docs/speed.md)
+        options.intra_op_num_threads = threads or usable_cores()
         self.session = ort.InferenceSession(str(onnx_path), options, providers=wanted + ["CPUExecutionProvider"])
         self.device = "cuda" if self.session.get_providers()[0] == "CUDAExecutionProvider" else "cpu"
         self.provider = self.session.get_providers()[0]

@@ -2,8 +2,8 @@
 falling back to the weights bundled in `weights/` when the hub cannot be reached.
 
 A model folder holds `config.json` (NetworkConfig fields + torch_dtype) and `model.safetensors` (never pickle),
-plus a model card `README.md`. Every file is checked before use: a corrupt, truncated or mismatched file raises
-ModelFileError naming the file and what is wrong.
+plus a model card `README.md` and optionally `model_int8.onnx`, the quantized network. Every file is checked
+before use: a corrupt, truncated or mismatched file raises ModelFileError naming the file and what is wrong.
 """
 from __future__ import annotations
 
@@ -26,6 +26,7 @@ log = logging.getLogger("facerecon")
 DEFAULT_REPO_ID = "facerecon/facerecon"
 BUNDLED_WEIGHTS = Path(__file__).resolve().parent.parent / "weights"
 CONFIG_NAME, WEIGHTS_NAME = "config.json", "model.safetensors"
+INT8_NAME = "model_int8.onnx"  # optional: the quantized network (facerecon.model.quantize, backend onnx-int8)
 DTYPE_NAMES = ("float16", "bfloat16", "float32")  # config.json's torch_dtype
 
 
@@ -101,6 +102,10 @@ def resolve_weights(source: str | os.PathLike | None = None, revision: str | Non
         weights_path = Path(hf_hub_download(source, WEIGHTS_NAME, revision=commit, **kwargs))
         if weights_path.parent != config_path.parent:
             raise ModelFileError(f"{source}: {CONFIG_NAME} and {WEIGHTS_NAME} resolved to different revisions")
+        try:
+            hf_hub_download(source, INT8_NAME, revision=commit, **kwargs)
+        except (RemoteEntryNotFoundError, LocalEntryNotFoundError):
+            pass  # a repo without it runs the float network
         return config_path.parent
     except HFValidationError as e:
         raise ModelFileError(f"{source}: not a valid hub repo id or local folder ({e})") from None

@@ -1,0 +1,122 @@
+"""int8 static quantization of the exported network (onnxruntime's QDQ format, per-channel weights).
+
+The maps themselves stay float: the output convolution of each head (the only convolutions with one output
+channel) and everything after them (upsampling, scales, the full-resolution residual's sum) are left out,
+because 8 bits over the coarse depth's range (about 190 crop px) would step it by 0.75 px. So is the coarse head
+(FLOAT_MODULES): quantized, it moved the coarse depth more than any other part did (docs/speed.md). Activation
+ranges are calibrated on aligned crops (renders and real portraits) by their extremes.
+
+The quantized file records the SHA-256 of the weights it was made from (metadata `facerecon_weights_sha256`), so a
+stale file is refused rather than run (`check_int8`).
+"""
+from __future__ import annotations
+
+import hashlib
+import re
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import ModelFileError
+
+DIGEST_KEY = "facerecon_weights_sha256"
+CALIBRATION_BATCH = 8
+FLOAT_MODULES = ("coarse_head",)  # FaceReconNet's attributes whose nodes stay float
+
+
+def weights_digest(weights_file: Path) -> str:
+    return hashlib.sha256(Path(weights_file).read_bytes()).hexdigest()
+
+
+def module_of(node) -> str:
+    """The FaceReconNet attribute a node of the exported graph belongs to, from the exporter's `namespace` metadata
+    (': facerecon.model.network.FaceReconNet/coarse_head: ...'); "" for the network's own operations."""
+    for prop in node.metadata_props:
+        if prop.key == "namespace":
+            match = re.match(r"[^/]*/([a-z_]+)(?:\.[\w.]*)?: facerecon\.", prop.value)
+            return match.group(1) if match else ""
+    return ""
+
+
+def float_nodes(model, modules: tuple[str, ...] = FLOAT_MODULES) -> set[str]:
+    """Names of the nodes that stay float: those of `modules`, each 1-output-channel Conv (a head's output) and all
+    downstream of one."""
+    keep = {n.name for n in model.graph.node if module_of(n) in modules}
+    if modules and not keep:
+        raise RuntimeError(f"no node of the exported graph is marked as part of {modules}: the exporter's metadata "
+                           "changed, so the quantizer cannot tell which nodes to keep float")
+    weights = {t.name: t for t in model.graph.initializer}
+    consumers: dict[str, list] = {}
+    for node in model.graph.node:
+        for name in node.input:
+            consumers.setdefault(name, []).append(node)
+    stack = [n for n in model.graph.node
+             if n.op_type == "Conv" and n.input[1] in weights and weights[n.input[1]].dims[0] == 1]
+    outputs: set[str] = set()
+    while stack:
+        node = stack.pop()
+        if node.name not in outputs:
+            outputs.add(node.name)
+            stack.extend(c for out in node.output for c in consumers.get(out, []))
+    return keep | outputs
+
+
+def quantize_int8(float_onnx: Path, out: Path, crops: np.ndarray, weights_file: Path) -> Path:
+    """float_onnx (facerecon.model.backends.export_onnx) -> out, int8; crops: N x S x S x 3 uint8 aligned crops for
+    calibration. Written atomically."""
+    import onnx
+    from onnxruntime.quantization import (
+        CalibrationDataReader,
+        CalibrationMethod,
+        QuantFormat,
+        QuantType,
+        quantize_static,
+    )
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    from ..predictor import to_batch
+
+    class Crops(CalibrationDataReader):
+        def __init__(self):
+            self.batches = iter(to_batch(crops[i:i + CALIBRATION_BATCH])
+                                for i in range(0, len(crops), CALIBRATION_BATCH))
+
+        def get_next(self):
+            batch = next(self.batches, None)
+            return None if batch is None else {"rgb": batch}
+
+    out = Path(out)
+    with tempfile.TemporaryDirectory() as tmp:
+        prepared = Path(tmp) / "prepared.onnx"
+        quant_pre_process(str(float_onnx), str(prepared))  # shape inference and graph folding, as onnxruntime advises
+        quantized = Path(tmp) / "int8.onnx"
+        quantize_static(str(prepared), str(quantized), Crops(), quant_format=QuantFormat.QDQ, per_channel=True,
+                        activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
+                        calibrate_method=CalibrationMethod.MinMax,
+                        nodes_to_exclude=sorted(float_nodes(onnx.load(str(prepared)))))
+        model = onnx.load(str(quantized))
+        onnx.helper.set_model_props(model, {DIGEST_KEY: weights_digest(weights_file)})
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp_out = out.with_name(out.name + ".tmp")
+        onnx.save(model, str(tmp_out))
+        tmp_out.replace(out)
+    return out
+
+
+def check_int8(int8_onnx: Path, weights_file: Path) -> Path:
+    """int8_onnx when it was made from weights_file; ModelFileError naming what is wrong otherwise."""
+    import onnx
+
+    int8_onnx = Path(int8_onnx)
+    if not int8_onnx.is_file():
+        raise ModelFileError(f"{int8_onnx}: no int8 model here (make one with `facerecon quantize`, or use the "
+                             "onnx or torch backend)")
+    try:
+        props = {p.key: p.value for p in onnx.load(str(int8_onnx), load_external_data=False).metadata_props}
+    except Exception as e:  # noqa: BLE001 - onnx raises DecodeError and others for a damaged file
+        raise ModelFileError(f"{int8_onnx}: not a readable ONNX model ({type(e).__name__})") from None
+    if props.get(DIGEST_KEY) != weights_digest(weights_file):
+        raise ModelFileError(f"{int8_onnx} was not made from {weights_file} (quantize it again with "
+                             "`facerecon quantize`)")
+    return int8_onnx

@@ -1,0 +1,74 @@
+"""The int8 network (facerecon.model.quantize): close to the float one, its maps still float, refused when stale,
+made by `facerecon quantize`, picked by backend auto."""
+import shutil
+
+import numpy as np
+import pytest
+
+from facerecon.apps.cli import main
+from facerecon.data.shards import write_shard
+from facerecon.errors import ModelFileError
+from facerecon.model.backends import OnnxBackend, auto_backend, float_onnx, int8_onnx
+from facerecon.model.hub import INT8_NAME, save_pretrained
+from facerecon.model.quantize import check_int8
+from facerecon.predictor import FaceReconstructor, to_batch
+
+from .conftest import WEIGHTS
+from .test_hub import tiny_model
+
+
+@pytest.fixture(scope="module")
+def crops(reconstructor, astronaut) -> np.ndarray:
+    faces = reconstructor(np.concatenate([astronaut, astronaut[:, ::-1]], axis=1))
+    return np.stack([f.crop_rgb for f in faces])
+
+
+def test_bundled_int8_network_stays_close_to_the_float_one(crops, tmp_path, monkeypatch):
+    from facerecon.model import backends
+
+    monkeypatch.setattr(backends, "ONNX_CACHE", tmp_path)
+    batch = to_batch(crops)
+    (logits, coarse, detail) = OnnxBackend(float_onnx(WEIGHTS), "cpu").run(batch)
+    (logits8, coarse8, detail8) = OnnxBackend(int8_onnx(WEIGHTS), "cpu").run(batch)
+    inside = logits > 0
+    assert ((logits8 > 0) == inside).mean() > 0.99
+    for i in range(len(crops)):  # the coarse depth as the predictor uses it: shifted to zero mean over the face
+        a, b = coarse[i][inside[i]], coarse8[i][inside[i]]
+        assert np.abs((a - a.mean()) - (b - b.mean())).mean() < 0.6  # crop px; the face's relief spans about 60
+    assert np.abs(detail8 - detail)[inside].mean() < 0.05
+    # the maps are not stepped by 8 bits: the heads' outputs stayed float
+    for out in (coarse8, detail8, logits8):
+        assert len(np.unique(out[0][inside[0]])) > 2000
+
+
+def test_an_int8_model_of_other_weights_is_refused(tmp_path):
+    folder = save_pretrained(tiny_model(1), tmp_path / "m")
+    shutil.copy(WEIGHTS / INT8_NAME, folder / INT8_NAME)
+    with pytest.raises(ModelFileError, match="was not made from"):
+        check_int8(folder / INT8_NAME, folder / "model.safetensors")
+    assert auto_backend(folder, "cpu") == "onnx"
+    (folder / INT8_NAME).write_bytes(b"not onnx")
+    with pytest.raises(ModelFileError, match="not a readable ONNX model"):
+        check_int8(folder / INT8_NAME, folder / "model.safetensors")
+
+
+def test_quantize_command_makes_the_model_auto_then_runs(tmp_path, monkeypatch, detector, astronaut, capsys):
+    from facerecon.model import backends
+
+    monkeypatch.setattr(backends, "ONNX_CACHE", tmp_path / "cache")
+    folder = save_pretrained(tiny_model(2), tmp_path / "tiny")
+    rng = np.random.default_rng(0)
+    write_shard(tmp_path / "shards" / "shard_00000.npz",
+                [{"image": rng.integers(0, 256, (256, 256, 3), np.uint8), "mask": np.ones((256, 256), np.uint8),
+                  "coarse": np.zeros((256, 256)), "detail": np.zeros((256, 256)), "valid_coarse": True,
+                  "valid_detail": True, "params": {}} for _ in range(10)], "test")
+    assert auto_backend(folder, "cpu") == "onnx"  # none yet
+    assert main(["quantize", "--shards", str(tmp_path / "shards"), "--count", "8", "--model", str(folder)]) == 0
+    assert f"wrote {folder / INT8_NAME} (calibrated on 8 crops)" in capsys.readouterr().out
+    assert auto_backend(folder, "cpu") == "onnx-int8" and auto_backend(folder, "cuda") == "torch"
+    reconstructor = FaceReconstructor.from_pretrained(folder, device="cpu", detector=detector)
+    assert reconstructor.backend.name == "onnx-int8"
+    face = reconstructor(astronaut)[0]
+    assert face.coarse_depth.shape == (256, 256) and np.isfinite(face.coarse_depth).all()
+    assert main(["quantize", "--shards", str(tmp_path / "none"), "--model", str(folder)]) == 2
+    assert "no shard_*.npz files there" in capsys.readouterr().err
