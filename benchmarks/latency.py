@@ -41,12 +41,12 @@ def median_ms(fn, runs: int, warmup: int = 3) -> float:
 def network_ms(width: str, backend: str, runs: int, threads: int, tmp: str) -> float:
     """One forward pass's median: width 'shipped' (weights/) or 'full' (paper-sized, untrained)."""
     from facerecon.model import FaceReconNet, NetworkConfig
-    from facerecon.model.backends import OnnxBackend, TorchBackend, export_onnx, int8_onnx
+    from facerecon.model.backends import OnnxBackend, TorchBackend, export_onnx, int8_backend
     from facerecon.model.hub import load_pretrained
 
     x = np.random.default_rng(0).random((1, 3, 256, 256), dtype=np.float32)
     if backend == "onnx-int8":
-        net = OnnxBackend(int8_onnx(WEIGHTS), "cpu", threads)
+        net = int8_backend(WEIGHTS, "cpu", threads)
     else:
         model = load_pretrained(WEIGHTS) if width == "shipped" else FaceReconNet(NetworkConfig.full_width()).eval()
         if backend == "torch":

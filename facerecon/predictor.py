@@ -14,7 +14,7 @@ import numpy as np
 
 from .checks import face_warnings, photo_warnings
 from .errors import NoFaceFound
-from .model.backends import BACKENDS, Backend, OnnxBackend, TorchBackend, auto_backend, float_onnx, int8_onnx
+from .model.backends import Backend, load_backend
 from .preprocess.align import CROP_SIZE, crop_affine, rescale_affine, warp_to_crop
 from .preprocess.detect import DetectedFace, Detections, FaceDetector
 from .preprocess.image_io import ImageInput, load_image
@@ -84,19 +84,12 @@ class FaceReconstructor:
                         flip_average: bool = True,
                         coarse_smoothing_px: float = COARSE_SMOOTHING_PX) -> FaceReconstructor:
         """source: a local model folder or a Hugging Face repo id (None: $FACERECON_MODEL or the published model,
-        falling back to the bundled weights; facerecon.model.hub.resolve_weights). backend, one of BACKENDS: torch;
-        onnx (the float network exported once and cached); onnx-int8 (the folder's quantized network,
-        facerecon.model.quantize); auto (facerecon.model.backends.auto_backend: onnx-int8 on a CPU)."""
-        from .model.hub import load_pretrained, resolve_weights
+        falling back to the bundled weights; facerecon.model.hub.resolve_weights). backend: auto (the int8 network on
+        a CPU, torch with device='cuda'), torch, onnx or onnx-int8 (facerecon.model.backends.load_backend)."""
+        from .model.hub import resolve_weights
 
-        if backend not in BACKENDS:
-            raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, not {backend!r}")
-        folder = resolve_weights(source, revision)
-        backend = auto_backend(folder, device) if backend == "auto" else backend
-        if backend == "torch":
-            return cls(TorchBackend(load_pretrained(folder), device), detector, flip_average, coarse_smoothing_px)
-        onnx_path = int8_onnx(folder) if backend == "onnx-int8" else float_onnx(folder)
-        return cls(OnnxBackend(onnx_path, device, name=backend), detector, flip_average, coarse_smoothing_px)
+        return cls(load_backend(resolve_weights(source, revision), backend, device), detector, flip_average,
+                   coarse_smoothing_px)
 
     @property
     def device(self) -> str:

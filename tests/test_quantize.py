@@ -8,9 +8,8 @@ import pytest
 from facerecon.apps.cli import main
 from facerecon.data.shards import write_shard
 from facerecon.errors import ModelFileError
-from facerecon.model.backends import OnnxBackend, auto_backend, float_onnx, int8_onnx
+from facerecon.model.backends import OnnxBackend, float_onnx, int8_backend, load_backend
 from facerecon.model.hub import INT8_NAME, save_pretrained
-from facerecon.model.quantize import check_int8
 from facerecon.predictor import FaceReconstructor, to_batch
 
 from .conftest import WEIGHTS
@@ -29,7 +28,7 @@ def test_bundled_int8_network_stays_close_to_the_float_one(crops, tmp_path, monk
     monkeypatch.setattr(backends, "ONNX_CACHE", tmp_path)
     batch = to_batch(crops)
     (logits, coarse, detail) = OnnxBackend(float_onnx(WEIGHTS), "cpu").run(batch)
-    (logits8, coarse8, detail8) = OnnxBackend(int8_onnx(WEIGHTS), "cpu").run(batch)
+    (logits8, coarse8, detail8) = int8_backend(WEIGHTS, "cpu").run(batch)
     inside = logits > 0
     assert ((logits8 > 0) == inside).mean() > 0.99
     for i in range(len(crops)):  # the coarse depth as the predictor uses it: shifted to zero mean over the face
@@ -41,15 +40,18 @@ def test_bundled_int8_network_stays_close_to_the_float_one(crops, tmp_path, monk
         assert len(np.unique(out[0][inside[0]])) > 2000
 
 
-def test_an_int8_model_of_other_weights_is_refused(tmp_path):
+def test_an_int8_model_of_other_weights_is_refused(tmp_path, monkeypatch):
+    from facerecon.model import backends
+
+    monkeypatch.setattr(backends, "ONNX_CACHE", tmp_path / "cache")
     folder = save_pretrained(tiny_model(1), tmp_path / "m")
     shutil.copy(WEIGHTS / INT8_NAME, folder / INT8_NAME)
     with pytest.raises(ModelFileError, match="was not made from"):
-        check_int8(folder / INT8_NAME, folder / "model.safetensors")
-    assert auto_backend(folder, "cpu") == "onnx"
+        int8_backend(folder, "cpu")
+    assert load_backend(folder, "auto", "cpu").name == "onnx"  # the float network instead
     (folder / INT8_NAME).write_bytes(b"not onnx")
     with pytest.raises(ModelFileError, match="not a readable ONNX model"):
-        check_int8(folder / INT8_NAME, folder / "model.safetensors")
+        int8_backend(folder, "cpu")
 
 
 def test_quantize_command_makes_the_model_auto_then_runs(tmp_path, monkeypatch, detector, astronaut, capsys):
@@ -62,12 +64,13 @@ def test_quantize_command_makes_the_model_auto_then_runs(tmp_path, monkeypatch, 
                 [{"image": rng.integers(0, 256, (256, 256, 3), np.uint8), "mask": np.ones((256, 256), np.uint8),
                   "coarse": np.zeros((256, 256)), "detail": np.zeros((256, 256)), "valid_coarse": True,
                   "valid_detail": True, "params": {}} for _ in range(10)], "test")
-    assert auto_backend(folder, "cpu") == "onnx"  # none yet
+    assert load_backend(folder, "auto", "cpu").name == "onnx"  # none yet
     assert main(["quantize", "--shards", str(tmp_path / "shards"), "--count", "8", "--model", str(folder)]) == 0
     assert f"wrote {folder / INT8_NAME} (calibrated on 8 crops)" in capsys.readouterr().out
-    assert auto_backend(folder, "cpu") == "onnx-int8" and auto_backend(folder, "cuda") == "torch"
     reconstructor = FaceReconstructor.from_pretrained(folder, device="cpu", detector=detector)
     assert reconstructor.backend.name == "onnx-int8"
+    with pytest.raises(RuntimeError, match="torch sees no CUDA device"):  # auto with device cuda is torch's
+        load_backend(folder, "auto", "cuda")
     face = reconstructor(astronaut)[0]
     assert face.coarse_depth.shape == (256, 256) and np.isfinite(face.coarse_depth).all()
     assert main(["quantize", "--shards", str(tmp_path / "none"), "--model", str(folder)]) == 2

@@ -97,30 +97,6 @@ def float_onnx(folder: Path) -> Path:
     return path
 
 
-def int8_onnx(folder: Path) -> Path:
-    """The quantized model of a model folder (facerecon.model.quantize), checked to be made from its weights."""
-    from .hub import INT8_NAME, WEIGHTS_NAME
-    from .quantize import check_int8
-
-    return check_int8(Path(folder) / INT8_NAME, Path(folder) / WEIGHTS_NAME)
-
-
-def auto_backend(folder: Path, device: str = "auto") -> str:
-    """The backend `auto` picks for a model folder: torch when device='cuda' is asked for (onnxruntime's CUDA
-    provider is a separate wheel); else onnx-int8 when the folder has an int8 model made from its weights (about
-    twice as fast on a CPU; docs/speed.md), onnx otherwise."""
-    from ..errors import ModelFileError
-
-    if device == "cuda":
-        return "torch"
-    try:
-        int8_onnx(folder)
-    except ModelFileError as e:
-        log.info("no int8 model to use (%s): running the float network in onnxruntime", e)
-        return "onnx"
-    return "onnx-int8"
-
-
 class OnnxBackend:
     def __init__(self, onnx_path: Path, device: str = "auto", threads: int = 0, name: str = "onnx"):
         import onnxruntime as ort
@@ -141,6 +117,54 @@ class OnnxBackend:
         self.device = "cuda" if self.session.get_providers()[0] == "CUDAExecutionProvider" else "cpu"
         self.provider = self.session.get_providers()[0]
 
+    @property
+    def metadata(self) -> dict[str, str]:
+        """The model file's own metadata (ONNX metadata_props)."""
+        return self.session.get_modelmeta().custom_metadata_map
+
     def run(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         outs = self.session.run(OUTPUT_NAMES, {"rgb": np.ascontiguousarray(batch, np.float32)})
         return tuple(o[:, 0] for o in outs)
+
+
+def int8_backend(folder: Path, device: str = "auto", threads: int = 0) -> OnnxBackend:
+    """The model folder's quantized network (facerecon.model.quantize) in onnxruntime; ModelFileError when the
+    folder has none, an unreadable one, or one not made from the weights beside it."""
+    from ..errors import ModelFileError
+    from .hub import INT8_NAME, WEIGHTS_NAME
+    from .quantize import check_int8
+
+    path = Path(folder) / INT8_NAME
+    if not path.is_file():
+        raise ModelFileError(f"{path}: no int8 model here (make one with `facerecon quantize`, or use the onnx or "
+                             "torch backend)")
+    try:
+        backend = OnnxBackend(path, device, threads, name="onnx-int8")
+    except RuntimeError:  # ours: no CUDA provider
+        raise
+    except Exception as e:  # noqa: BLE001 - onnxruntime's InvalidProtobuf, InvalidGraph, Fail... (not RuntimeError)
+        raise ModelFileError(f"{path}: not a readable ONNX model ({type(e).__name__})") from None
+    check_int8(backend.metadata, path, Path(folder) / WEIGHTS_NAME)
+    return backend
+
+
+def load_backend(folder: Path, backend: str = "auto", device: str = "auto") -> Backend:
+    """The network of a model folder in one of BACKENDS: torch; onnx (the float network, float_onnx); onnx-int8
+    (int8_backend); auto: torch when device='cuda' is asked for (onnxruntime's CUDA provider is a separate wheel),
+    else onnx-int8 where the folder has a valid int8 model (about twice as fast on a CPU; docs/speed.md), else onnx."""
+    from ..errors import ModelFileError
+    from .hub import load_pretrained
+
+    if backend not in BACKENDS:
+        raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, not {backend!r}")
+    if backend == "auto" and device != "cuda":
+        try:
+            return int8_backend(folder, device)
+        except ModelFileError as e:
+            log.info("no int8 model to use (%s): running the float network in onnxruntime", e)
+            backend = "onnx"
+    if backend in ("auto", "torch"):
+        return TorchBackend(load_pretrained(folder), device)
+    if backend == "onnx-int8":
+        return int8_backend(folder, device)
+    return OnnxBackend(float_onnx(folder), device)

@@ -111,7 +111,7 @@ def check_formats(formats) -> tuple[str, ...]:
 
 
 def export_face(face: FaceReconstruction, out_dir: str | Path, formats=None, detail_strength: float = 1.0,
-                decimate: int | None = None, maps: bool = True) -> dict[str, Path]:
+                decimate: int | None = None, maps: bool = True, compress_maps: bool = True) -> dict[str, Path]:
     """Write one face's maps (write_maps, unless maps=False) and its mesh (build_mesh with detail_strength, decimated
     to `decimate` triangles when given) in each of `formats` (default all of FORMATS) into out_dir.
     Returns {name: path}: the formats, "mtl" and "obj_texture" with an OBJ, and mask, depth, detail and maps."""
@@ -119,7 +119,7 @@ def export_face(face: FaceReconstruction, out_dir: str | Path, formats=None, det
     mesh = build_mesh(face, detail_strength=detail_strength, target_triangles=decimate)
     paths = write_mesh(mesh, face.texture_rgb, out_dir, formats, face=face, detail_strength=detail_strength)
     if maps:
-        paths.update(write_maps(face, out_dir))
+        paths.update(write_maps(face, out_dir, compress_maps))
     return paths
 
 
@@ -178,9 +178,10 @@ def write_mesh(mesh: o3d.geometry.TriangleMesh, texture: np.ndarray, out_dir: Pa
     return paths
 
 
-def write_maps(face: FaceReconstruction, out_dir: Path) -> dict[str, Path]:
+def write_maps(face: FaceReconstruction, out_dir: Path, compress: bool = True) -> dict[str, Path]:
     """mask.png (8-bit probability), depth.png (16-bit, nearer = brighter, 0 outside the mask), detail.png
-    (8-bit, 128 = no displacement), maps.npz (all arrays: FaceReconstruction.load reads it)."""
+    (8-bit, 128 = no displacement), maps.npz (all arrays: FaceReconstruction.load reads it; compress=False: 2.0 MB
+    instead of 1.4 in 5 ms instead of 68)."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     inside = face.mask > 0.5
@@ -193,5 +194,5 @@ def write_maps(face: FaceReconstruction, out_dir: Path) -> dict[str, Path]:
     cv2.imwrite(str(paths["mask"]), (face.mask * 255).round().astype(np.uint8))
     cv2.imwrite(str(paths["depth"]), depth16)
     cv2.imwrite(str(paths["detail"]), detail8)
-    face.save(paths["maps"])
+    face.save(paths["maps"], compress)
     return paths
