@@ -1,15 +1,15 @@
 """A reconstruction to files: export_face writes the maps (mask.png, 16-bit depth.png, detail.png, maps.npz) and
-the mesh as GLB (glTF 2.0 binary, through trimesh), OBJ + MTL + PNG texture, PLY and STL. The CLI, the web demo and
-`evaluate` all write through export_face."""
+the mesh as GLB (glTF 2.0 binary, assembled with pygltflib), OBJ + MTL + texture, PLY and STL (through trimesh).
+The CLI, the web demo and `evaluate` all write through export_face."""
 from __future__ import annotations
 
 import io
-import json
 from pathlib import Path
 
 import cv2
 import numpy as np
 import open3d as o3d
+import pygltflib as gl
 import trimesh
 from PIL import Image
 
@@ -45,43 +45,78 @@ def detail_normal_map(face: FaceReconstruction, detail_strength: float = 1.0,
     return np.round((local + 1) * 127.5).clip(0, 255).astype(np.uint8)
 
 
-def glb_bytes(textured: trimesh.Trimesh, face: FaceReconstruction, detail_strength: float) -> bytes:
-    """The GLB of the mesh with the detail also as a normal map, over vertex normals of the coarse surface, so a
-    viewer shades it as the detailed surface, and a copy an engine decimates (whose geometry loses the detail)
-    keeps its look. The positions keep the detail: the outline and the side view are the surface's own."""
+def face_glb(mesh: o3d.geometry.TriangleMesh, texture: np.ndarray, face: FaceReconstruction | None = None,
+             detail_strength: float = 1.0) -> bytes:
+    """The GLB of a face mesh textured with `texture` (the crop sampled finer). With the face it was built from, the
+    detail is also a normal map over vertex normals of the coarse surface, so a viewer shades it as the detailed
+    surface, and a copy an engine decimates (whose geometry loses the detail) keeps its look; the positions keep
+    the detail (the outline and the side view are the surface's own). Without it, the mesh's own normals."""
+    vertices, triangles = np.asarray(mesh.vertices), np.asarray(mesh.triangles)
+    if face is None:
+        if not mesh.has_vertex_normals():
+            mesh.compute_vertex_normals()
+        return glb_bytes(vertices, triangles, np.asarray(mesh.vertex_normals), texture)
     coarse_normals = mesh_frame_normals(face.coarse_depth)
-    normals = sample_bilinear(coarse_normals, mesh_frame_to_crop(textured.vertices))
+    normals = sample_bilinear(coarse_normals, mesh_frame_to_crop(vertices))
     normals /= np.linalg.norm(normals, axis=1, keepdims=True)
     # the tangent frame of detail_normal_map, given with the mesh (the viewer's own MikkTSpace frame would match it
     # on this planar UV map, but glTF calls a generated one non-portable): T = +X made orthogonal to N, w = +1
     tangents = np.array([1.0, 0, 0]) - normals[:, :1] * normals
     tangents /= np.linalg.norm(tangents, axis=1, keepdims=True)
-    old = textured.visual.material
-    normal_map = Image.fromarray(detail_normal_map(face, detail_strength, coarse_normals))  # PNG: exact normals
-    material = trimesh.visual.material.PBRMaterial(
-        baseColorTexture=old.baseColorTexture, metallicFactor=old.metallicFactor, roughnessFactor=old.roughnessFactor,
-        doubleSided=old.doubleSided, normalTexture=normal_map)
-    glb = trimesh.Trimesh(vertices=textured.vertices, faces=textured.faces, vertex_normals=normals,
-                          visual=trimesh.visual.TextureVisuals(uv=textured.visual.uv, material=material),
-                          vertex_attributes={"TANGENT": np.column_stack([tangents, np.ones(len(tangents))])},
-                          process=False)
-    return standard_tangents(glb.export(file_type="glb"))
+    return glb_bytes(vertices, triangles, normals, texture, np.column_stack([tangents, np.ones(len(tangents))]),
+                     detail_normal_map(face, detail_strength, coarse_normals))
 
 
-def standard_tangents(glb: bytes) -> bytes:
-    """trimesh writes a vertex attribute under its name with a leading underscore (glTF's mark of an application's
-    own attribute); TANGENT is glTF's standard one, so the JSON chunk names it so. Written by hand: trimesh has no
-    option for it, and the GLB container is a 12-byte header and length-prefixed chunks."""
-    json_length = int.from_bytes(glb[12:16], "little")
-    doc = json.loads(glb[20:20 + json_length])
-    for mesh in doc["meshes"]:
-        for primitive in mesh["primitives"]:
-            primitive["attributes"]["TANGENT"] = primitive["attributes"].pop("_TANGENT")
-    text = json.dumps(doc, separators=(",", ":")).encode()
-    text += b" " * (-len(text) % 4)  # chunks are 4-byte aligned; JSON pads with spaces
-    rest = glb[20 + json_length:]
-    body = len(text).to_bytes(4, "little") + b"JSON" + text + rest
-    return glb[:8] + (12 + len(body)).to_bytes(4, "little") + body
+def glb_bytes(vertices: np.ndarray, triangles: np.ndarray, normals: np.ndarray, texture: np.ndarray,
+              tangents: np.ndarray | None = None, normal_map: np.ndarray | None = None) -> bytes:
+    """glTF 2.0 binary of one mesh in the mesh frame (texture_uv's map onto `texture`, H x W x 3 uint8 RGB, stored
+    as JPEG of quality 95; normal_map as PNG, exact), assembled with pygltflib. trimesh's exporter, used before,
+    re-encoded the JPEG at quality 75, hashed every array for its cache and wrote TANGENT under a private name."""
+    blob = bytearray()
+    views: list[gl.BufferView] = []
+    accessors: list[gl.Accessor] = []
+
+    def view(data: bytes, target: int | None = None) -> int:
+        blob.extend(b"\0" * (-len(blob) % 4))  # every view starts 4-byte aligned
+        views.append(gl.BufferView(buffer=0, byteOffset=len(blob), byteLength=len(data), target=target))
+        blob.extend(data)
+        return len(views) - 1
+
+    def accessor(array: np.ndarray, kind: str, bounds: bool = False) -> int:
+        indices = kind == gl.SCALAR
+        array = np.ascontiguousarray(array, np.uint32 if indices else np.float32)
+        accessors.append(gl.Accessor(
+            bufferView=view(array.tobytes(), gl.ELEMENT_ARRAY_BUFFER if indices else gl.ARRAY_BUFFER),
+            componentType=gl.UNSIGNED_INT if indices else gl.FLOAT, count=array.size if indices else len(array),
+            type=kind, min=array.min(0).tolist() if bounds else None, max=array.max(0).tolist() if bounds else None))
+        return len(accessors) - 1
+
+    def image(rgb: np.ndarray, ext: str, params: list[int]) -> gl.Image:
+        ok, data = cv2.imencode(ext, cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), params)
+        return gl.Image(bufferView=view(data.tobytes()), mimeType=f"image/{ext[1:].replace('jpg', 'jpeg')}")
+
+    uv = texture_uv(vertices) * [1, -1] + [0, 1]  # glTF's v runs down the image
+    attributes = gl.Attributes(POSITION=accessor(vertices, gl.VEC3, bounds=True), NORMAL=accessor(normals, gl.VEC3),
+                               TEXCOORD_0=accessor(uv, gl.VEC2),
+                               TANGENT=None if tangents is None else accessor(tangents, gl.VEC4))
+    indices = accessor(triangles.reshape(-1), gl.SCALAR)
+    images = [image(texture, ".jpg", [cv2.IMWRITE_JPEG_QUALITY, 95])]
+    if normal_map is not None:
+        images.append(image(normal_map, ".png", [cv2.IMWRITE_PNG_COMPRESSION, 1]))
+    material = gl.Material(
+        pbrMetallicRoughness=gl.PbrMetallicRoughness(baseColorTexture=gl.TextureInfo(index=0), metallicFactor=0.0,
+                                                     roughnessFactor=0.8),
+        normalTexture=None if normal_map is None else gl.NormalMaterialTexture(index=1), doubleSided=True)
+    gltf = gl.GLTF2(
+        asset=gl.Asset(generator="facerecon", version="2.0"), scene=0, scenes=[gl.Scene(nodes=[0])],
+        nodes=[gl.Node(mesh=0)], meshes=[gl.Mesh(primitives=[gl.Primitive(attributes=attributes, indices=indices,
+                                                                          material=0)])],
+        materials=[material], samplers=[gl.Sampler(magFilter=gl.LINEAR, minFilter=gl.LINEAR_MIPMAP_LINEAR,
+                                                   wrapS=gl.CLAMP_TO_EDGE, wrapT=gl.CLAMP_TO_EDGE)],
+        textures=[gl.Texture(sampler=0, source=i) for i in range(len(images))], images=images,
+        accessors=accessors, bufferViews=views, buffers=[gl.Buffer(byteLength=len(blob))])
+    gltf.set_binary_blob(bytes(blob))
+    return b"".join(gltf.save_to_bytes())
 
 
 def to_trimesh(mesh: o3d.geometry.TriangleMesh, texture: np.ndarray | None) -> trimesh.Trimesh:
@@ -150,18 +185,17 @@ def write_mesh(mesh: o3d.geometry.TriangleMesh, texture: np.ndarray, out_dir: Pa
                detail_strength: float = 1.0) -> dict[str, Path]:
     """Write each format into out_dir; returns {format: path}, and with an OBJ its "mtl" and "obj_texture".
     With the face the mesh was built from (and its detail_strength), the GLB carries the detail also as a normal
-    map (glb_bytes)."""
+    map (face_glb)."""
     formats = check_formats(formats)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    textured = to_trimesh(mesh, texture) if {"glb", "obj"} & set(formats) else None
+    textured = to_trimesh(mesh, texture) if "obj" in formats else None
     coloured = to_trimesh(mesh, None) if {"ply", "stl"} & set(formats) else None
     paths = {}
     for fmt in formats:
         path = out_dir / f"{stem}.{fmt}"
         if fmt == "glb":
-            path.write_bytes(textured.export(file_type="glb") if face is None
-                             else glb_bytes(textured, face, detail_strength))
+            path.write_bytes(face_glb(mesh, texture, face, detail_strength))
         elif fmt == "obj":
             files = trimesh.exchange.obj.export_obj(textured, include_normals=True, include_texture=True,
                                                     mtl_name=f"{stem}.mtl", return_texture=True)

@@ -11,8 +11,8 @@ from ..result import FaceReconstruction
 def normals_from_depth(depth: np.ndarray) -> np.ndarray:
     """Unit normals (x right, y down, z towards the viewer) of a depth map in crop pixels."""
     gy, gx = np.gradient(depth.astype(np.float32))
-    n = np.dstack([-gx, -gy, np.ones_like(gx)])
-    return n / np.linalg.norm(n, axis=2, keepdims=True)
+    length = 1 / np.sqrt(gx * gx + gy * gy + 1)  # of (-gx, -gy, 1), written out: a third of np.linalg.norm's time
+    return np.dstack([-gx * length, -gy * length, length])
 
 
 def mask_overlay(face: FaceReconstruction) -> np.ndarray:
