@@ -5,18 +5,21 @@ from __future__ import annotations
 
 import io
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
 import open3d as o3d
 import pygltflib as gl
-import trimesh
 from PIL import Image
 
 from ..result import FaceReconstruction
 from .mesh import build_mesh, mesh_frame_to_crop, texture_uv
 from .raster import sample_bilinear
 from .visualize import normals_from_depth
+
+if TYPE_CHECKING:  # trimesh (0.4 s to import) writes OBJ, PLY and STL, and is imported when one is asked for
+    import trimesh
 
 FORMATS = ("glb", "obj", "ply", "stl")
 BASE_MM = 3.0  # the printable solid's back, behind the face's deepest point
@@ -121,6 +124,8 @@ def glb_bytes(vertices: np.ndarray, triangles: np.ndarray, normals: np.ndarray, 
 
 def to_trimesh(mesh: o3d.geometry.TriangleMesh, texture: np.ndarray | None) -> trimesh.Trimesh:
     """Open3D mesh -> trimesh, textured with `texture` (H x W x 3 uint8 crop) when given, else vertex colours."""
+    import trimesh
+
     vertices, faces = np.asarray(mesh.vertices), np.asarray(mesh.triangles)
     normals = np.asarray(mesh.vertex_normals) if mesh.has_vertex_normals() else None
     if texture is not None:
@@ -164,6 +169,8 @@ def printable_solid(mesh: trimesh.Trimesh, base_mm: float = BASE_MM) -> trimesh.
     back. Every edge then joins exactly two triangles, wound outwards (trimesh's is_watertight and
     is_winding_consistent hold). Written by hand because it is this short: trimesh's extrude works on 2D polygons,
     not on a relief."""
+    import trimesh
+
     v, f = np.asarray(mesh.vertices, np.float64), np.asarray(mesh.faces, np.int64)
     n = len(v)
     back = v.copy()
@@ -197,9 +204,10 @@ def write_mesh(mesh: o3d.geometry.TriangleMesh, texture: np.ndarray, out_dir: Pa
         if fmt == "glb":
             path.write_bytes(face_glb(mesh, texture, face, detail_strength))
         elif fmt == "obj":
-            files = trimesh.exchange.obj.export_obj(textured, include_normals=True, include_texture=True,
-                                                    mtl_name=f"{stem}.mtl", return_texture=True)
-            text, assets = files
+            from trimesh.exchange.obj import export_obj
+
+            text, assets = export_obj(textured, include_normals=True, include_texture=True, mtl_name=f"{stem}.mtl",
+                                      return_texture=True)
             path.write_text(text)
             for name, data in assets.items():
                 (out_dir / name).write_bytes(data)
