@@ -42,7 +42,7 @@ def detail_normal_map(face: FaceReconstruction, detail_strength: float = 1.0,
     # s = sqrt(1 - nx^2): written out, as np.cross and np.linalg.norm took most of this function's time
     nx, ny, nz = n[..., 0], n[..., 1], n[..., 2]
     s = np.sqrt(np.maximum(1 - nx * nx, 1e-12))
-    along_n = (d * n).sum(2)
+    along_n = d[..., 0] * nx + d[..., 1] * ny + d[..., 2] * nz  # (d * n).sum(2) took a third of this function
     local = np.stack([(d[..., 0] - nx * along_n) / s, (d[..., 1] * nz - d[..., 2] * ny) / s, along_n], axis=2)
     local[face.mask <= 0.5] = (0, 0, 1)
     return np.round((local + 1) * 127.5).clip(0, 255).astype(np.uint8)
