@@ -5,7 +5,10 @@ the eyes), on rows and columns that the face mask (eroded 2 px) covers. Its lumi
 left are horizontal lines, the way forehead creases run) and along y (vertical lines), each profile high-passed
 (minus its Gaussian blur of sigma 3 px), and the profile's standard deviation is reported in percent of the box's
 mean luminance. On skin without lines both come out alike; horizontal above vertical is horizontal structure: creases,
-or an artefact that runs across the forehead.
+or an artefact that runs across the forehead. The shape of the horizontal lines: the skewness of that profile
+(photographed creases are narrow dark lines, occlusion and shadow: negative; a Lambertian groove lit from above is a
+bright-dark pair: near 0), and its deepest line: how dark, and the side 2 px below it minus the side 2 px above
+(a groove lit from above: bright below, dark above), over the faces whose horizontal contrast is in the top third.
 
     python benchmarks/forehead_lines.py [--real ~/.cache/facerecon/data/real_v5] [--count 200]
                                         [--textures ~/.cache/facerecon/skin_frll.npz]
@@ -32,8 +35,9 @@ ROWS, COLS = slice(44, 70), slice(104, 152)  # crop pixels: eyes at rows ~100, x
 RENDER_SEED = 3
 
 
-def line_contrast(image: np.ndarray, mask: np.ndarray) -> tuple[float, float] | None:
-    """(horizontal, vertical) line contrast in % in the forehead box; None where the mask leaves too little."""
+def line_contrast(image: np.ndarray, mask: np.ndarray) -> tuple[float, ...] | None:
+    """(horizontal, vertical) line contrast in % in the forehead box, the horizontal profile's skewness, and its
+    deepest line's depth and side difference (% of the box's luminance); None where the mask leaves too little."""
     lum = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY).astype(np.float32)[ROWS, COLS]
     inside = cv2.erode(mask.astype(np.uint8), np.ones((5, 5), np.uint8)).astype(bool)[ROWS, COLS]
     rows = inside.mean(1) > 0.9
@@ -42,19 +46,30 @@ def line_contrast(image: np.ndarray, mask: np.ndarray) -> tuple[float, float] | 
         return None
     box = lum[rows][:, cols]
 
-    def high_passed_std(profile: np.ndarray) -> float:
+    def high_passed(profile: np.ndarray) -> np.ndarray:
         p = profile.astype(np.float32)[:, None]
-        return float((p - cv2.GaussianBlur(p, (0, 0), 3, borderType=cv2.BORDER_REFLECT)).std())
+        return (p - cv2.GaussianBlur(p, (0, 0), 3, borderType=cv2.BORDER_REFLECT))[:, 0]
 
     mean = float(box.mean())
-    return 100 * high_passed_std(box.mean(1)) / mean, 100 * high_passed_std(box.mean(0)) / mean
+    across, along = high_passed(box.mean(1)), high_passed(box.mean(0))
+    skew = float((across ** 3).mean() / max(float((across ** 2).mean()) ** 1.5, 1e-12))
+    # the deepest line: how dark its middle is, and how unlike its two sides (a groove lit from one side is a dark
+    # and a bright band; a crease darkened by occlusion is dark between alike sides)
+    i = int(np.argmin(across[2:-2])) + 2
+    trough = -100 * float(across[i]) / mean
+    sides = 100 * float(across[i + 2] - across[i - 2]) / mean
+    return 100 * float(across.std()) / mean, 100 * float(along.std()) / mean, skew, trough, sides
 
 
 def report(name: str, values: list[tuple[float, float]]) -> None:
     a = np.array(values)
     q = lambda k, p: np.percentile(a[:, k], p)  # noqa: E731
+    lined = a[a[:, 0] >= np.percentile(a[:, 0], 100 * 2 / 3)]
     print(f"{name:>8} ({len(a)} faces): horizontal median {q(0, 50):.2f} % (q90 {q(0, 90):.2f}), vertical median "
-          f"{q(1, 50):.2f} % (q90 {q(1, 90):.2f}); horizontal above vertical by {np.median(a[:, 0] - a[:, 1]):+.2f}")
+          f"{q(1, 50):.2f} % (q90 {q(1, 90):.2f}); horizontal above vertical by {np.median(a[:, 0] - a[:, 1]):+.2f}; "
+          f"skewness of the lined third {np.median(lined[:, 2]):+.2f} (q10 {np.percentile(lined[:, 2], 10):+.2f}), "
+          f"its deepest line {np.median(lined[:, 3]):.2f} % deep, the side below minus the side above "
+          f"{np.median(lined[:, 4]):+.2f} % (|.| {np.median(np.abs(lined[:, 4])):.2f})")
 
 
 def main() -> None:
