@@ -75,3 +75,5 @@ def test_quantize_command_makes_the_model_auto_then_runs(tmp_path, monkeypatch, 
     assert face.coarse_depth.shape == (256, 256) and np.isfinite(face.coarse_depth).all()
     assert main(["quantize", "--shards", str(tmp_path / "none"), "--model", str(folder)]) == 2
     assert "no shard_*.npz files there" in capsys.readouterr().err
+    assert main(["quantize", "--shards", str(tmp_path / "shards"), "--count", "0", "--model", str(folder)]) == 2
+    assert "--count must be at least 1" in capsys.readouterr().err

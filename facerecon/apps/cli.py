@@ -122,6 +122,8 @@ def _quantize(args: argparse.Namespace) -> int:
     from ..model.hub import INT8_NAME, WEIGHTS_NAME, resolve_weights
     from ..model.quantize import quantize_int8
 
+    if args.count < 1:
+        raise ValueError(f"--count must be at least 1, not {args.count}")
     crops = []
     for folder in args.shards:  # the same number of crops from each folder: renders and real portraits alike
         shards = list_shards(folder)

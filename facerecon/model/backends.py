@@ -1,4 +1,5 @@
-"""Inference backends: PyTorch (CUDA when available) and ONNX Runtime (CUDA provider first when present).
+"""Inference backends: PyTorch (CUDA when available) and ONNX Runtime (CUDA provider first when present), the latter
+with the float network or the int8 one (facerecon.model.quantize); load_backend picks one for a model folder.
 
 Both take a batch of crops as N x 3 x S x S float32 RGB in [0, 1] and return (mask_logits, coarse, detail) as
 N x S x S float32 numpy arrays from `run`; `device` says what really ran. torch is imported inside the functions that
