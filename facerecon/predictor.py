@@ -85,7 +85,7 @@ class FaceReconstructor:
                         coarse_smoothing_px: float = COARSE_SMOOTHING_PX) -> FaceReconstructor:
         """source: a local model folder or a Hugging Face repo id (None: $FACERECON_MODEL or the published model,
         falling back to the bundled weights; facerecon.model.hub.resolve_weights). backend: auto (the int8 network on
-        a CPU, torch with device='cuda'), torch, onnx or onnx-int8 (facerecon.model.backends.load_backend)."""
+        a CPU, torch on a CUDA GPU), torch, onnx or onnx-int8 (facerecon.model.backends.load_backend)."""
         from .model.hub import resolve_weights
 
         return cls(load_backend(resolve_weights(source, revision), backend, device), detector, flip_average,

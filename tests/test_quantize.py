@@ -71,6 +71,11 @@ def test_quantize_command_makes_the_model_auto_then_runs(tmp_path, monkeypatch, 
     assert reconstructor.backend.name == "onnx-int8"
     with pytest.raises(RuntimeError, match="torch sees no CUDA device"):  # auto with device cuda is torch's
         load_backend(folder, "auto", "cuda")
+    from facerecon.model import backends
+
+    monkeypatch.setattr(backends, "cuda_present", lambda: True)  # a GPU host: auto runs torch there
+    assert load_backend(folder, "auto", "auto").name == "torch"
+    assert load_backend(folder, "auto", "cpu").name == "onnx-int8"  # unless the CPU is asked for
     face = reconstructor(astronaut)[0]
     assert face.coarse_depth.shape == (256, 256) and np.isfinite(face.coarse_depth).all()
     assert main(["quantize", "--shards", str(tmp_path / "none"), "--model", str(folder)]) == 2

@@ -219,7 +219,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--out", type=Path, required=True, help="output folder: OUT/<image stem>/face_<k>/")
     s.add_argument("--backend", choices=BACKENDS, default="auto",
                    help="auto: the int8 network in onnxruntime on a CPU (the float one where the model has none), "
-                        "torch with --device cuda")
+                        "torch on a CUDA GPU")
     s.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
     s.add_argument("--formats", default="glb,obj,ply,stl", help="comma-separated mesh formats")
     s.add_argument("--detail-strength", type=detail_strength_arg, default=1.0,

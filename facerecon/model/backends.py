@@ -36,6 +36,16 @@ def usable_cores() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
+def cuda_present() -> bool:
+    """Whether torch can use a CUDA GPU here, asked only where the NVIDIA driver's device file exists: importing torch
+    takes about a second of start-up, which a machine without a GPU should not pay."""
+    if not Path("/dev/nvidiactl").exists():
+        return False
+    import torch
+
+    return torch.cuda.is_available()
+
+
 def pick_device(device: str = "auto") -> str:
     import torch
 
@@ -151,20 +161,23 @@ def int8_backend(folder: Path, device: str = "auto", threads: int = 0) -> OnnxBa
 
 def load_backend(folder: Path, backend: str = "auto", device: str = "auto") -> Backend:
     """The network of a model folder in one of BACKENDS: torch; onnx (the float network, float_onnx); onnx-int8
-    (int8_backend); auto: torch when device='cuda' is asked for (onnxruntime's CUDA provider is a separate wheel),
-    else onnx-int8 where the folder has a valid int8 model (about twice as fast on a CPU; docs/speed.md), else onnx."""
+    (int8_backend); auto: torch on a CUDA GPU (device='cuda', or 'auto' where cuda_present; onnxruntime's CUDA
+    provider is a separate wheel), else onnx-int8 where the folder has a valid int8 model (about twice as fast on a
+    CPU; docs/speed.md), else onnx."""
     from ..errors import ModelFileError
     from .hub import load_pretrained
 
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, not {backend!r}")
-    if backend == "auto" and device != "cuda":
+    if backend == "auto" and (device == "cuda" or device == "auto" and cuda_present()):
+        backend = "torch"
+    if backend == "auto":
         try:
             return int8_backend(folder, device)
         except ModelFileError as e:
             log.info("no int8 model to use (%s): running the float network in onnxruntime", e)
             backend = "onnx"
-    if backend in ("auto", "torch"):
+    if backend == "torch":
         return TorchBackend(load_pretrained(folder), device)
     if backend == "onnx-int8":
         return int8_backend(folder, device)
