@@ -52,6 +52,27 @@ def native_stderr_silenced(silence: bool = True):
         os.close(devnull)
 
 
+def import_mediapipe():
+    """mediapipe, imported without its drawing helpers: `mediapipe.solutions` imports drawing_utils and
+    drawing_styles at its own import, and drawing_utils imports matplotlib.pyplot, 0.35 s of mediapipe's 0.6 s
+    (every launch of the CLI and the demo); facerecon draws nothing with them. Empty modules stand in for the two
+    during the import and are taken out after it, so a later import of them gets the real ones."""
+    import types
+
+    if "mediapipe" in sys.modules:
+        return sys.modules["mediapipe"]
+    names = [f"mediapipe.python.solutions.{name}" for name in ("drawing_utils", "drawing_styles")]
+    stand_ins = {name: types.ModuleType(name) for name in names if name not in sys.modules}
+    sys.modules.update(stand_ins)
+    try:
+        import mediapipe
+    finally:
+        for name, module in stand_ins.items():
+            if sys.modules.get(name) is module:
+                del sys.modules[name]
+    return mediapipe
+
+
 @dataclass
 class DetectedFace:
     box: np.ndarray  # (4,) x0, y0, x1, y1 in image pixels
@@ -77,7 +98,7 @@ class FaceDetector:
         # quiet until Face Mesh has run on a face once: by then every graph has started and said its piece
         self._quiet = not os.environ.get("FACERECON_VERBOSE")
         with native_stderr_silenced(self._quiet):
-            import mediapipe as mp  # heavy import, deferred
+            mp = import_mediapipe()  # heavy import, deferred
 
             detection = mp.solutions.face_detection
             self._detectors = [detection.FaceDetection(model_selection=m, min_detection_confidence=min_score)
