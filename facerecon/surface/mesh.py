@@ -102,21 +102,22 @@ def contour_offsets(inside: np.ndarray, mask: np.ndarray, threshold: float) -> n
     return offsets
 
 
-def inside_slopes(depth: np.ndarray, inside: np.ndarray, max_jump: float) -> np.ndarray:
-    """H x W x 2 depth slope (d/dx, d/dy per grid step) from the neighbours in `inside` that are not across a
-    jump (a difference over max_jump): the mean of the forward and backward differences that qualify."""
-    slopes = np.zeros(depth.shape + (2,), np.float32)
-    for axis, k in ((1, 0), (0, 1)):
-        total, count = np.zeros_like(depth), np.zeros_like(depth)
-        for shift in (-1, 1):  # the neighbour after, then before
-            diff = (np.roll(depth, shift, axis) - depth) * -shift
-            ok = np.roll(inside, shift, axis) & (np.abs(diff) <= max_jump)
-            edge = [slice(None)] * 2
-            edge[axis] = -1 if shift == -1 else 0  # np.roll wrapped this row / column round
-            ok[tuple(edge)] = False
+def inside_slopes(depth: np.ndarray, inside: np.ndarray, max_jump: float, ys: np.ndarray,
+                  xs: np.ndarray) -> np.ndarray:
+    """N x 2 depth slope (d/dx, d/dy per grid step) at pixels (ys, xs) from their neighbours in `inside` that are
+    not across a jump (a difference over max_jump): the mean of the forward and backward differences that qualify.
+    Gathered at the given pixels (the outline's: only they move) rather than computed over the whole map."""
+    padded_depth, padded_inside = np.pad(depth, 1, mode="edge"), np.pad(inside, 1)
+    here = depth[ys, xs]
+    slopes = np.zeros((len(ys), 2), np.float32)
+    for k, (dx, dy) in enumerate(((1, 0), (0, 1))):
+        total, count = np.zeros_like(here), np.zeros_like(here)
+        for sign in (1, -1):  # the neighbour after, then before
+            diff = (padded_depth[ys + 1 + sign * dy, xs + 1 + sign * dx] - here) * sign
+            ok = padded_inside[ys + 1 + sign * dy, xs + 1 + sign * dx] & (np.abs(diff) <= max_jump)
             total += diff * ok
             count += ok
-        slopes[..., k] = total / np.maximum(count, 1)
+        slopes[:, k] = total / np.maximum(count, 1)
     return slopes
 
 
@@ -150,7 +151,9 @@ def build_mesh(face: FaceReconstruction, detail_strength: float = 1.0, step: int
     xy = np.column_stack([xs, ys]) * step + offsets
     # an outline vertex carries its depth along the face's own slope: the prediction outside the mask is not
     # the face (sampling it there pulled outline vertices back and cracked the rim)
-    z = depth[inside] + (inside_slopes(depth, inside, max_slope * step)[inside] * offsets).sum(1) / step
+    z = depth[inside]
+    moved = np.flatnonzero(offsets.any(1))
+    z[moved] += (inside_slopes(depth, inside, max_slope * step, ys[moved], xs[moved]) * offsets[moved]).sum(1) / step
     vertices = crop_to_mesh_frame(xy[:, 0], xy[:, 1], z)
     colours = sample_bilinear(face.crop_rgb.astype(np.float32), xy).astype(np.float64) / 255
 
