@@ -11,10 +11,11 @@ The public names are loaded on first use: `import facerecon` is instant, and the
 """
 from importlib import import_module
 
-__all__ = ["EmptyFaceError", "FaceReconError", "FaceReconstruction", "FaceReconstructor", "ImageReadError",
-           "ModelFileError", "NoFaceFound", "build_mesh", "export_face"]
+__all__ = ["EmptyFaceError", "FaceMesh", "FaceReconError", "FaceReconstruction", "FaceReconstructor",
+           "ImageReadError", "ModelFileError", "NoFaceFound", "build_mesh", "export_face"]
 
 _WHERE = {"FaceReconstructor": ".predictor", "FaceReconstruction": ".result", "build_mesh": ".surface.mesh",
+          "FaceMesh": ".surface.mesh",
           "export_face": ".surface.export", "FaceReconError": ".errors", "ImageReadError": ".errors",
           "ModelFileError": ".errors", "NoFaceFound": ".errors", "EmptyFaceError": ".errors"}
 

@@ -45,7 +45,7 @@ class FaceReconstruction:
                        score=float(z["score"]), turn=int(z["turn"]) if "turn" in z.files else 0)
 
     def mesh(self, detail_strength: float = 1.0, **options):
-        """The face as an open3d TriangleMesh (facerecon.surface.mesh.build_mesh; options are its arguments)."""
+        """The face as a FaceMesh (facerecon.surface.mesh.build_mesh; options are its arguments)."""
         from .surface.mesh import build_mesh
 
         return build_mesh(self, detail_strength=detail_strength, **options)

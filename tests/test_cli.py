@@ -105,16 +105,17 @@ def test_warnings_and_failures_are_one_line_per_face_on_stderr(tmp_path):
                                        "there is no surface to mesh (the photo may be blurred or the face covered)"]
 
 
-def test_the_default_cpu_path_imports_neither_torch_nor_onnx_nor_trimesh_nor_matplotlib(tmp_path):
+def test_the_default_cpu_path_imports_no_torch_onnx_trimesh_matplotlib_or_open3d(tmp_path):
     """Start-up (issue 27): the int8 network runs in onnxruntime; torch (about 1 s to import), the onnx package
-    (0.7 s), trimesh (0.4 s, OBJ, PLY and STL only) and matplotlib (0.35 s, which mediapipe's drawing helpers
-    import) stay unimported for a GLB; mediapipe's drawing helpers still import whole afterwards."""
+    (0.7 s), trimesh (0.4 s, OBJ, PLY and STL only), matplotlib (0.35 s, which mediapipe's drawing helpers import)
+    and open3d (0.65 s; decimation and ray casting only) stay unimported for a GLB; mediapipe's drawing helpers
+    still import whole afterwards."""
     code = ("import sys\nfrom facerecon.apps.cli import main\n"
             f"main(['predict', {str(EXAMPLES / 'astronaut.png')!r}, '--out', {str(tmp_path)!r}, '--formats', 'glb'])\n"
-            "print(*(name in sys.modules for name in ('torch', 'onnx', 'trimesh', 'matplotlib')))\n"
+            "print(*(name in sys.modules for name in ('torch', 'onnx', 'trimesh', 'matplotlib', 'open3d')))\n"
             "import mediapipe as mp\nfrom mediapipe.python.solutions import drawing_styles\n"
             "print(callable(mp.solutions.drawing_utils.draw_landmarks), 'matplotlib' in sys.modules)\n")
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=600)
     assert res.returncode == 0, res.stderr
-    assert res.stdout.splitlines()[-2:] == ["False False False False", "True True"]
+    assert res.stdout.splitlines()[-2:] == ["False False False False False", "True True"]
     assert (tmp_path / "astronaut" / "face_0" / "face.glb").is_file()

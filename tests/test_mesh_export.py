@@ -46,10 +46,28 @@ def test_mesh_is_cut_to_the_mask_and_joined_across_a_depth_step():
         return (np.unique(edges, axis=0, return_counts=True)[1] == 1).sum()
 
     assert open_edges(mesh) == open_edges(build_mesh(make_face(step_depth=0.0)))  # the outline's, no cut
-    assert mesh.has_vertex_normals() and mesh.has_vertex_colors()
+    assert mesh.vertex_normals.shape == mesh.vertex_colors.shape == v.shape
     n = np.asarray(mesh.vertex_normals)
     beside_step = np.abs(v[:, 0] / MM_PER_CROP_PIXEL + 0.5) < 2  # the columns either side of it lean on the wall
     assert (n[~beside_step, 2] > 0.99).mean() > 0.99  # flat parts face the viewer (+Z)
+
+
+def test_the_mesh_matches_open3d_and_decimates_through_it():
+    """FaceMesh's normals are open3d's (computed in numpy so that meshing does not import open3d), and a
+    decimated mesh comes back as a FaceMesh with colours and normals of its own."""
+    import open3d as o3d
+
+    mesh = build_mesh(make_face())
+    ours = mesh.to_open3d()
+    assert np.array_equal(np.asarray(ours.triangles), mesh.triangles)
+    theirs = o3d.geometry.TriangleMesh(ours.vertices, ours.triangles)
+    theirs.compute_vertex_normals()
+    np.testing.assert_allclose(mesh.vertex_normals, np.asarray(theirs.vertex_normals), atol=1e-9)
+    assert len(np.unique(mesh.triangles)) == len(mesh.vertices)  # every vertex in a triangle
+    small = build_mesh(make_face(), target_triangles=500)
+    assert 450 <= len(small.triangles) <= 500 and len(np.unique(small.triangles)) == len(small.vertices)
+    assert small.vertex_colors.shape == small.vertex_normals.shape == small.vertices.shape
+    np.testing.assert_allclose(np.linalg.norm(small.vertex_normals, axis=1), 1, atol=1e-9)
 
 
 def test_steep_surfaces_are_kept():
@@ -233,7 +251,7 @@ def test_the_stl_is_a_closed_printable_solid(tmp_path, hole):
     solid = trimesh.load(paths["stl"])
     assert solid.is_watertight and solid.is_winding_consistent and solid.volume > 0
     z = solid.vertices[:, 2]
-    assert np.isclose(z.min(), build_mesh(face).get_min_bound()[2] - BASE_MM)  # a flat back 3 mm behind the face
+    assert np.isclose(z.min(), build_mesh(face).vertices[:, 2].min() - BASE_MM)  # a flat back 3 mm behind the face
 
 
 def test_maps_files(written):

@@ -9,12 +9,11 @@ from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
-import open3d as o3d
 import pygltflib as gl
 from PIL import Image
 
 from ..result import FaceReconstruction
-from .mesh import build_mesh, mesh_frame_to_crop, texture_uv
+from .mesh import FaceMesh, build_mesh, mesh_frame_to_crop, texture_uv
 from .raster import sample_bilinear
 from .visualize import normals_from_depth
 
@@ -48,17 +47,15 @@ def detail_normal_map(face: FaceReconstruction, detail_strength: float = 1.0,
     return np.round((local + 1) * 127.5).clip(0, 255).astype(np.uint8)
 
 
-def face_glb(mesh: o3d.geometry.TriangleMesh, texture: np.ndarray, face: FaceReconstruction | None = None,
+def face_glb(mesh: FaceMesh, texture: np.ndarray, face: FaceReconstruction | None = None,
              detail_strength: float = 1.0) -> bytes:
     """The GLB of a face mesh textured with `texture` (the crop sampled finer). With the face it was built from, the
     detail is also a normal map over vertex normals of the coarse surface, so a viewer shades it as the detailed
     surface, and a copy an engine decimates (whose geometry loses the detail) keeps its look; the positions keep
     the detail (the outline and the side view are the surface's own). Without it, the mesh's own normals."""
-    vertices, triangles = np.asarray(mesh.vertices), np.asarray(mesh.triangles)
+    vertices, triangles = mesh.vertices, mesh.triangles
     if face is None:
-        if not mesh.has_vertex_normals():
-            mesh.compute_vertex_normals()
-        return glb_bytes(vertices, triangles, np.asarray(mesh.vertex_normals), texture)
+        return glb_bytes(vertices, triangles, mesh.vertex_normals, texture)
     coarse_normals = mesh_frame_normals(face.coarse_depth)
     normals = sample_bilinear(coarse_normals, mesh_frame_to_crop(vertices))
     normals /= np.linalg.norm(normals, axis=1, keepdims=True)
@@ -122,12 +119,11 @@ def glb_bytes(vertices: np.ndarray, triangles: np.ndarray, normals: np.ndarray, 
     return b"".join(gltf.save_to_bytes())
 
 
-def to_trimesh(mesh: o3d.geometry.TriangleMesh, texture: np.ndarray | None) -> trimesh.Trimesh:
-    """Open3D mesh -> trimesh, textured with `texture` (H x W x 3 uint8 crop) when given, else vertex colours."""
+def to_trimesh(mesh: FaceMesh, texture: np.ndarray | None) -> trimesh.Trimesh:
+    """FaceMesh -> trimesh, textured with `texture` (H x W x 3 uint8 crop) when given, else vertex colours."""
     import trimesh
 
-    vertices, faces = np.asarray(mesh.vertices), np.asarray(mesh.triangles)
-    normals = np.asarray(mesh.vertex_normals) if mesh.has_vertex_normals() else None
+    vertices, faces, normals = mesh.vertices, mesh.triangles, mesh.vertex_normals
     if texture is not None:
         # a JPEG-decoded PIL image makes trimesh embed JPEG, not PNG: 5 ms instead of 75 ms for a 512^2 texture
         buf = io.BytesIO()
@@ -136,7 +132,7 @@ def to_trimesh(mesh: o3d.geometry.TriangleMesh, texture: np.ndarray | None) -> t
                                                        roughnessFactor=0.8, doubleSided=True)
         visual = trimesh.visual.TextureVisuals(uv=texture_uv(vertices), material=material)
     else:
-        colours = (np.asarray(mesh.vertex_colors) * 255).round().astype(np.uint8)
+        colours = (mesh.vertex_colors * 255).round().astype(np.uint8)
         visual = trimesh.visual.ColorVisuals(vertex_colors=colours)
     return trimesh.Trimesh(vertices=vertices, faces=faces, vertex_normals=normals, visual=visual, process=False)
 
@@ -187,7 +183,7 @@ def printable_solid(mesh: trimesh.Trimesh, base_mm: float = BASE_MM) -> trimesh.
     return solid
 
 
-def write_mesh(mesh: o3d.geometry.TriangleMesh, texture: np.ndarray, out_dir: Path, formats=FORMATS,
+def write_mesh(mesh: FaceMesh, texture: np.ndarray, out_dir: Path, formats=FORMATS,
                stem: str = "face", face: FaceReconstruction | None = None,
                detail_strength: float = 1.0) -> dict[str, Path]:
     """Write each format into out_dir; returns {format: path}, and with an OBJ its "mtl" and "obj_texture".

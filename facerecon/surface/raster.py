@@ -1,9 +1,14 @@
-"""Ray casting of triangle meshes (open3d) and bilinear lookups on pixel grids."""
+"""Ray casting of triangle meshes (open3d, imported by the functions that cast) and bilinear lookups on pixel
+grids."""
 from __future__ import annotations
+
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
-import open3d as o3d
+
+if TYPE_CHECKING:
+    import open3d as o3d
 
 
 def pixel_centres(size: int) -> np.ndarray:
@@ -16,6 +21,8 @@ def cast_rays(vertices: np.ndarray, triangles: np.ndarray,
               rays: np.ndarray) -> tuple[o3d.t.geometry.RaycastingScene, dict]:
     """Cast N rays (N x 6: origin, unit direction) at a triangle mesh. Returns the scene and 'hit' (N bool),
     't' (float32 distance along the ray, NaN where missed), 'triangle' and 'bary' (N_hit x 3 corner weights)."""
+    import open3d as o3d
+
     scene = o3d.t.geometry.RaycastingScene()
     scene.add_triangles(o3d.core.Tensor(np.ascontiguousarray(vertices, np.float32)),
                         o3d.core.Tensor(np.ascontiguousarray(triangles, np.uint32)))

@@ -67,18 +67,18 @@ def turned_view(face: FaceReconstruction, yaw_deg: float = 35.0, detail_strength
     from .raster import cast_pixels
 
     mesh = build_mesh(face, detail_strength=detail_strength)
-    mesh.compute_triangle_normals()
-    v = np.asarray(mesh.vertices) / MM_PER_CROP_PIXEL
-    if len(mesh.triangles) == 0:
-        return np.zeros(face.crop_rgb.shape, np.uint8)
+    v = mesh.vertices / MM_PER_CROP_PIXEL
+    a, b, c = (v[mesh.triangles[:, k]] for k in range(3))
+    triangle_normals = np.cross(b - a, c - a)
+    triangle_normals /= np.maximum(np.linalg.norm(triangle_normals, axis=1, keepdims=True), 1e-12)
     a = np.radians(yaw_deg)
     rot = np.array([[np.cos(a), 0, np.sin(a)], [0, 1, 0], [-np.sin(a), 0, np.cos(a)]])
     centre = v.mean(0)
     v = (v - centre) @ rot.T + [0, centre[1], 0]
     crop = np.column_stack([v[:, 0] + CENTRE, CENTRE - v[:, 1], v[:, 2]])
     size = face.crop_rgb.shape[0]
-    _, cast = cast_pixels(crop, np.asarray(mesh.triangles), size)
-    n = np.asarray(mesh.triangle_normals)[cast["triangle"]] @ rot.T
+    _, cast = cast_pixels(crop, mesh.triangles, size)
+    n = triangle_normals[cast["triangle"]] @ rot.T
     n[:, 1] *= -1  # mesh frame (Y up) -> crop frame (y down)
     light = np.array([-0.4, -0.5, 0.77]) / np.linalg.norm([-0.4, -0.5, 0.77])
     shade = 0.15 + 0.8 * np.clip(n @ light, 0, 1)
