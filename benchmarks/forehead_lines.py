@@ -1,4 +1,4 @@
-"""Line structure on the forehead: rendered training faces against real portraits.
+"""Line structure on the forehead and across the nasolabial folds: rendered training faces against real portraits.
 
 A fixed box of the aligned 256x256 crop, between the eyes' x and 30-56 px above them (the brows are ~26 px above
 the eyes), on rows and columns that the face mask (eroded 2 px) covers. Its luminance is averaged along x (what is
@@ -10,10 +10,16 @@ or an artefact that runs across the forehead. The shape of the horizontal lines:
 bright-dark pair: near 0), and its deepest line: how dark, and the side 2 px below it minus the side 2 px above
 (a groove lit from above: bright below, dark above), over the faces whose horizontal contrast is in the top third.
 
-    python benchmarks/forehead_lines.py [--real ~/.cache/facerecon/data/real_v5] [--count 200]
+The nasolabial folds: where the crop template puts them (from beside the nose wing, (105, 142), down to beside the
+mouth corner, (92, 172), and mirrored), the luminance across each fold, -8 to +8 px, averaged along its middle 70%,
+both folds together, high-passed at 3 px: the darkest point within 4 px of the template's line, how deep (% of the
+luminance there), and the cheek side 2 px from it minus the nose side.
+
+    python benchmarks/forehead_lines.py [--real ~/.cache/facerecon/data/real_v5] [--count 400]
                                         [--textures ~/.cache/facerecon/skin_frll.npz]
 Real: the pseudo-labelled crops (`python -m facerecon pseudo-label`); renders: the current engine, render seed 3
-(a seed no data set uses), the given skin textures.
+(a seed no data set uses), the given skin textures, all of them and the near-frontal ones (yaw and pitch within
+FRONTAL degrees, as the portraits are).
 """
 from __future__ import annotations
 
@@ -29,10 +35,12 @@ sys.path.insert(0, str(ROOT))
 
 from facerecon.data.shards import list_shards  # noqa: E402
 from facerecon.data.synth.engine import sample_seed  # noqa: E402
+from facerecon.surface.raster import sample_bilinear  # noqa: E402
 from facerecon.training.evaluate import evaluation_renderer  # noqa: E402
 
 ROWS, COLS = slice(44, 70), slice(104, 152)  # crop pixels: eyes at rows ~100, x 95 and 159
 RENDER_SEED = 3
+FRONTAL = 15.0  # degrees of yaw and pitch at most: the renders compared like for like with the portraits
 
 
 def line_contrast(image: np.ndarray, mask: np.ndarray) -> tuple[float, ...] | None:
@@ -61,6 +69,43 @@ def line_contrast(image: np.ndarray, mask: np.ndarray) -> tuple[float, ...] | No
     return 100 * float(across.std()) / mean, 100 * float(along.std()) / mean, skew, trough, sides
 
 
+FOLD = np.array([[105.0, 142.0], [92.0, 172.0]])  # the left nasolabial fold in the crop template (top, bottom)
+
+
+def fold_profile(image: np.ndarray, mask: np.ndarray) -> tuple[float, float] | None:
+    """(valley depth, cheek side minus nose side) in % across the nasolabial folds; None where the mask does not
+    cover them."""
+    lum = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY).astype(np.float32)
+    inside = cv2.erode(mask.astype(np.uint8), np.ones((5, 5), np.uint8)).astype(bool)
+    along = (FOLD[1] - FOLD[0]) / np.linalg.norm(FOLD[1] - FOLD[0])
+    cheek = np.array([-along[1], along[0]])  # across the left fold, away from the nose
+    offsets = np.arange(-8, 9, dtype=np.float64)
+    profiles = []
+    for mirror in (False, True):
+        line = FOLD[0] + np.linspace(0.15, 0.85, 12)[:, None] * (FOLD[1] - FOLD[0])
+        points = line[:, None, :] + offsets[None, :, None] * cheek  # 12 x 17 x 2
+        if mirror:
+            points[..., 0] = image.shape[1] - 1 - points[..., 0]
+        xy = points.reshape(-1, 2)
+        if not inside[np.round(xy[:, 1]).astype(int), np.round(xy[:, 0]).astype(int)].all():
+            continue
+        profiles.append(sample_bilinear(lum, xy).reshape(points.shape[:2]).mean(0))
+    if not profiles:
+        return None
+    profile = np.mean(profiles, axis=0).astype(np.float32)[:, None]
+    high = (profile - cv2.GaussianBlur(profile, (0, 0), 3, borderType=cv2.BORDER_REFLECT))[:, 0]
+    mean = float(profile.mean())
+    i = int(np.argmin(high[4:-4])) + 4
+    return -100 * float(high[i]) / mean, 100 * float(high[i + 2] - high[i - 2]) / mean
+
+
+def report_folds(name: str, values: list[tuple[float, float]]) -> None:
+    a = np.array(values)
+    print(f"{name:>8} ({len(a)} faces): nasolabial valley median {np.median(a[:, 0]):.2f} % deep (q90 "
+          f"{np.percentile(a[:, 0], 90):.2f}), cheek side minus nose side {np.median(a[:, 1]):+.2f} % (|.| "
+          f"{np.median(np.abs(a[:, 1])):.2f})")
+
+
 def report(name: str, values: list[tuple[float, float]]) -> None:
     a = np.array(values)
     q = lambda k, p: np.percentile(a[:, k], p)  # noqa: E731
@@ -75,21 +120,28 @@ def report(name: str, values: list[tuple[float, float]]) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--real", type=Path, default=Path.home() / ".cache/facerecon/data/real_v5")
-    parser.add_argument("--count", type=int, default=200, help="renders")
+    parser.add_argument("--count", type=int, default=400, help="renders")
     parser.add_argument("--textures", type=Path, default=Path.home() / ".cache/facerecon/skin_frll.npz")
     args = parser.parse_args()
 
-    real = []
+    crops = []
     for shard in list_shards(args.real):
         with np.load(shard) as z:
-            real += [c for img, m in zip(z["image"], z["mask"] == 1) if (c := line_contrast(img, m))]
-    if not real:
+            crops += list(zip(z["image"], z["mask"] == 1))
+    if not crops:
         raise SystemExit(f"no pseudo-labelled crops in {args.real}: run `python -m facerecon pseudo-label` first")
     renderer = evaluation_renderer(textures=args.textures)
-    renders = [c for i in range(args.count)
-               if (c := line_contrast((s := renderer.render(sample_seed(RENDER_SEED, i))).image, s.mask))]
-    report("real", real)
-    report("renders", renders)
+    samples = [renderer.render(sample_seed(RENDER_SEED, i)) for i in range(args.count)]
+    renders = [(s.image, s.mask) for s in samples]
+    # the portraits face the camera; the renders turn up to 70 degrees, which moves the template's boxes off the
+    # features they are meant for: the near-frontal renders are the like-for-like comparison
+    frontal = [(s.image, s.mask) for s in samples
+               if max(abs(s.params["yaw"]), abs(s.params["pitch"])) <= FRONTAL]
+    sets = (("real", crops), ("renders", renders), ("frontal", frontal))
+    for name, pairs in sets:
+        report(name, [c for img, m in pairs if (c := line_contrast(img, m))])
+    for name, pairs in sets:
+        report_folds(name, [c for img, m in pairs if (c := fold_profile(img, m))])
 
 
 if __name__ == "__main__":
