@@ -19,6 +19,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+# every reconstruction offers OBJ, PLY and STL, which surface.export writes through trimesh and imports on first
+# use (the CLI's GLB needs none): imported with the app, so that its first visitor does not wait for it
+import trimesh  # noqa: F401
+
 from ..predictor import FaceReconstructor
 from ..preprocess.image_io import load_image
 from ..result import FaceReconstruction

@@ -88,10 +88,14 @@ def export_onnx(model: FaceReconNet, path: Path, size: int = 256) -> Path:
     return path
 
 
+def weights_digest(weights_file: Path) -> str:
+    """SHA-256 of a weights file: what the cached float export and the int8 model are keyed by."""
+    return hashlib.sha256(Path(weights_file).read_bytes()).hexdigest()
+
+
 def cached_onnx_path(weights_file: Path) -> Path:
     """Where the ONNX export of a weights file lives: keyed by the weights' content, so never stale."""
-    digest = hashlib.sha256(Path(weights_file).read_bytes()).hexdigest()[:16]
-    return ONNX_CACHE / f"facerecon-{digest}.onnx"
+    return ONNX_CACHE / f"facerecon-{weights_digest(weights_file)[:16]}.onnx"
 
 
 def float_onnx(folder: Path) -> Path:

@@ -7,12 +7,11 @@ because 8 bits over the coarse depth's range (about 190 crop px) would step it b
 ranges are calibrated on aligned crops (renders and real portraits) by their extremes.
 
 The quantized file records the SHA-256 of the weights it was made from (metadata `facerecon_weights_sha256`), so a
-stale file is refused rather than run (`check_int8`, read through onnxruntime: the onnx package takes 0.7 s to
-import, which the CLI's start-up does not need).
+stale file is refused rather than run (`check_int8`, read through onnxruntime, so that running it never imports
+the onnx package, slow to import: docs/speed.md).
 """
 from __future__ import annotations
 
-import hashlib
 import re
 import tempfile
 from pathlib import Path
@@ -20,14 +19,11 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ModelFileError
+from .backends import weights_digest
 
 DIGEST_KEY = "facerecon_weights_sha256"
 CALIBRATION_BATCH = 8
 FLOAT_MODULES = ("coarse_head",)  # FaceReconNet's attributes whose nodes stay float
-
-
-def weights_digest(weights_file: Path) -> str:
-    return hashlib.sha256(Path(weights_file).read_bytes()).hexdigest()
 
 
 def module_of(node) -> str:

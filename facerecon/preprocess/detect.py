@@ -54,8 +54,8 @@ def native_stderr_silenced(silence: bool = True):
 
 def import_mediapipe():
     """mediapipe, imported without its drawing helpers: `mediapipe.solutions` imports drawing_utils and
-    drawing_styles at its own import, and drawing_utils imports matplotlib.pyplot, 0.35 s of mediapipe's 0.6 s
-    (every launch of the CLI and the demo); facerecon draws nothing with them. Empty modules stand in for the two
+    drawing_styles at its own import, and drawing_utils imports matplotlib.pyplot, over half of mediapipe's import
+    time on every launch (docs/speed.md); facerecon draws nothing with them. Empty modules stand in for the two
     during the import and are taken out after it, so a later import of them gets the real ones."""
     import types
 

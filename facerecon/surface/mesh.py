@@ -3,8 +3,8 @@
 Mesh frame (glTF's): X right, Y up, Z towards the viewer, in millimetres (align.MM_PER_CROP_PIXEL), origin at the
 crop centre. Vertex (X, Y) comes from crop pixel (x, y) so UVs are a function of position (texture_uv).
 
-The mesh is plain numpy arrays, built without open3d (0.65 s of every launch to import): open3d is imported for
-decimation (FaceMesh.to_open3d) and ray casting (raster) only.
+The mesh is plain numpy arrays, built without open3d (slow to import, on every launch: docs/speed.md): open3d is
+imported for decimation (FaceMesh.to_open3d) and ray casting (raster) only.
 """
 from __future__ import annotations
 
@@ -52,17 +52,23 @@ class FaceMesh:
         return cls(vertices, triangles, vertex_normals(vertices, triangles), np.asarray(mesh.vertex_colors))
 
 
-def vertex_normals(vertices: np.ndarray, triangles: np.ndarray) -> np.ndarray:
-    """N x 3 unit normals: the sum of the cross products of the triangles around each vertex (so weighted by their
-    area), normalised; what open3d's compute_vertex_normals gives, in numpy so that meshing needs no open3d."""
+def triangle_cross(vertices: np.ndarray, triangles: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The cross product (b - a) x (c - a) of each triangle (a, b, c), as its x, y and z components (M each): twice
+    the area along the triangle's normal."""
     x, y, z = (np.ascontiguousarray(vertices[:, i]) for i in range(3))  # column by column: gathers of rows of 3
     t0, t1, t2 = (np.ascontiguousarray(triangles[:, k]) for k in range(3))  # took half again as long
     ux, uy, uz = x[t1] - x[t0], y[t1] - y[t0], z[t1] - z[t0]
     vx, vy, vz = x[t2] - x[t0], y[t2] - y[t0], z[t2] - z[t0]
+    return uy * vz - uz * vy, uz * vx - ux * vz, ux * vy - uy * vx
+
+
+def vertex_normals(vertices: np.ndarray, triangles: np.ndarray) -> np.ndarray:
+    """N x 3 unit normals: the sum of the cross products of the triangles around each vertex (so weighted by their
+    area), normalised; what open3d's compute_vertex_normals gives, in numpy so that meshing needs no open3d."""
     n = len(vertices)
     # each triangle's cross product goes to its three corners (bincount: np.add.at is 10x slower)
-    normals = np.column_stack([np.bincount(t0, w, n) + np.bincount(t1, w, n) + np.bincount(t2, w, n)
-                               for w in (uy * vz - uz * vy, uz * vx - ux * vz, ux * vy - uy * vx)])
+    normals = np.column_stack([sum(np.bincount(triangles[:, k], w, n) for k in range(3))
+                               for w in triangle_cross(vertices, triangles)])
     length = np.sqrt((normals * normals).sum(1, keepdims=True))
     return normals / np.where(length > 0, length, 1)
 

@@ -63,13 +63,12 @@ def shaded_normals(face: FaceReconstruction, detail_strength: float = 1.0) -> np
 
 def turned_view(face: FaceReconstruction, yaw_deg: float = 35.0, detail_strength: float = 1.0) -> np.ndarray:
     """The reconstructed mesh turned by yaw_deg about the vertical axis, ray cast and clay-shaded (S x S x 3)."""
-    from .mesh import CENTRE, build_mesh
+    from .mesh import CENTRE, build_mesh, triangle_cross
     from .raster import cast_pixels
 
     mesh = build_mesh(face, detail_strength=detail_strength)
     v = mesh.vertices / MM_PER_CROP_PIXEL
-    a, b, c = (v[mesh.triangles[:, k]] for k in range(3))
-    triangle_normals = np.cross(b - a, c - a)
+    triangle_normals = np.column_stack(triangle_cross(v, mesh.triangles))
     triangle_normals /= np.maximum(np.linalg.norm(triangle_normals, axis=1, keepdims=True), 1e-12)
     a = np.radians(yaw_deg)
     rot = np.array([[np.cos(a), 0, np.sin(a)], [0, 1, 0], [-np.sin(a), 0, np.cos(a)]])
