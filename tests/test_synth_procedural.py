@@ -1,12 +1,14 @@
 """The data engine's geometry on a procedural face made here (no ../shared needed): a dome z = H - r^2 / 2R over a
 fine grid, whose ray intersections are known in closed form."""
+from types import SimpleNamespace
+
 import cv2
 import numpy as np
 import pytest
 
 from facerecon.data.synth.camera import CropCamera
-from facerecon.data.synth.detail import displaced_hits, displacement_map
-from facerecon.data.synth.face_model import EXPRESSION_GROUPS, FACE, HEAD, FaceModel
+from facerecon.data.synth.detail import TEXTURE_SIZE, displaced_hits, displacement_map, wrinkle_curves
+from facerecon.data.synth.face_model import EXPRESSION_GROUPS, EYEBALL, FACE, HEAD, FaceModel
 from facerecon.data.synth.render import Renderer, SceneConfig, rotation
 from facerecon.preprocess.align import apply_affine, invert_affine
 from facerecon.surface.raster import cast_rays, pixel_centres
@@ -170,12 +172,71 @@ def test_the_scene_configuration_drives_the_renders(dome_model):
 
 
 def test_detail_label_is_the_wrinkles_of_the_relief():
-    """The photo is shaded by the whole relief; the label keeps its wrinkles (grooves) and leaves out the speckle."""
+    """The photo is shaded by the whole relief; the label keeps its wrinkles (grooves, and the cheeks' bulges beside
+    the nasolabial folds) and leaves out the speckle."""
     rng = np.random.default_rng(3)
     relief, wrinkles, params = displacement_map(rng, footprint=1.0)
     speckle = relief - wrinkles
-    assert (wrinkles <= 0).all() and wrinkles.min() < -0.05  # grooves of tenths of a millimetre
+    assert wrinkles.min() < -0.05  # grooves of tenths of a millimetre
+    rows, cols = np.nonzero(wrinkles > 0.01)
+    u, v = cols / (TEXTURE_SIZE - 1), 1 - rows / (TEXTURE_SIZE - 1)
+    assert len(u) and ((np.abs(u - 0.5) > 0.05) & (np.abs(u - 0.5) < 0.2) & (v > 0.35) & (v < 0.62)).all()
     assert abs(speckle.mean()) < 0.2 * speckle.std() and 0 < speckle.std() < params["pore_mm"]
+
+
+def test_the_cheek_bulges_beside_the_nasolabial_fold():
+    """Each nasolabial fold (the deepest groove beside the nose) has a bulge (negative depth) on its cheek side,
+    further from the face's midline u = 0.5."""
+    curves = wrinkle_curves(np.random.default_rng(0))
+    bulges = [(c, d) for c, d, _ in curves if d < 0]
+    assert len(bulges) == 2
+    for curve, _ in bulges:
+        fold = min((c for c, d, _ in curves if d > 0), key=lambda c: np.abs(c - curve).max())
+        assert (np.abs(curve[:, 0] - 0.5) > np.abs(fold[:, 0] - 0.5)).all()
+
+
+def plain_renderer(model: FaceModel, **scene) -> Renderer:
+    """Frontal, bald, without occluders: the face's own shading."""
+    return Renderer(model, size=128, scene=SceneConfig(bald_share=1.0, glasses_share=0.0, hand_share=0.0, yaw_sd=0.0,
+                                                       pitch_sd=0.0, roll_sd=0.0, blur_share=0.0, noise_max=0.0,
+                                                       jpeg_share=0.0, **scene))
+
+
+def test_creases_darken_as_occlusion_does(dome_model):
+    """With occlusion on, the pixels over deep wrinkles lose more light than the open skin around them does."""
+    open_sky = plain_renderer(dome_model, occlusion=(0.0, 0.0), scattering_px=(0.0, 0.0))
+    occluded = plain_renderer(dome_model, occlusion=(3.0, 3.0), scattering_px=(0.0, 0.0))
+    in_crease, open_skin = [], []
+    for seed in range(4):
+        a, b = open_sky.render(seed), occluded.render(seed)
+        ratio = (b.image.astype(float).sum(2) + 1) / (a.image.astype(float).sum(2) + 1)
+        deep = b.valid_detail & (b.detail < np.percentile(b.detail[b.valid_detail], 2))
+        far = b.valid_detail & (cv2.GaussianBlur(np.abs(b.detail), (0, 0), 3) < 0.002)
+        in_crease.append(ratio[deep].mean())
+        open_skin.append(ratio[far].mean())
+    assert np.mean(in_crease) < np.mean(open_skin) - 0.03 and np.mean(open_skin) > 0.9
+
+
+def test_scattering_softens_the_skin_light_only(dome_model):
+    """Light spread under the skin (Renderer.scatter): the skin's irradiance loses its fine structure, red the most;
+    it does not spread into or out of what is not skin (an eye here)."""
+    size = 64
+    renderer = Renderer(dome_model, size=size, scene=SceneConfig(scattering_px=(2.0, 2.0)))
+    hit = np.zeros((size, size), bool)
+    hit[8:56, 8:56] = True
+    region = np.full(hit.sum(), FACE, np.int8)
+    eye = (np.mgrid[8:56, 8:56][1] >= 40).ravel()  # the right part of the face is an eyeball
+    region[eye] = EYEBALL
+    irradiance = np.random.default_rng(0).uniform(0.2, 1.0, (hit.sum(), 3))
+    irradiance[eye] = 5.0
+    out = renderer.scatter(np.random.default_rng(1), SimpleNamespace(hit=hit.ravel(), region=region), irradiance)
+    assert np.array_equal(out[eye], irradiance[eye])
+    skin = ~eye
+    assert out[skin].max() < 1.0  # nothing of the eye's 5.0 leaked in
+    spread = (irradiance[skin] - 0.6).std(0)
+    kept = (out[skin] - out[skin].mean(0)).std(0) / spread
+    assert kept[0] < kept[1] < kept[2] < 0.5
+
 
 
 def test_flatten_shading_removes_the_studio_light_and_keeps_the_skin_texture():

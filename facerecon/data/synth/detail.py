@@ -14,6 +14,9 @@ from ...surface.raster import sample_bilinear
 from .appearance import smooth_noise
 
 TEXTURE_SIZE = 256  # texels across the face tile (the crop shows the tile at about one texel per pixel)
+# the cheek's bulge beside a nasolabial fold: its offset to the cheek side and width (UV units), and its height as a
+# share of the fold's depth
+CHEEK_BULGE = (0.008, 0.008, (0.5, 1.0))
 PORE_UV, RELIEF_UV = 0.8 / 512, 4.0 / 512  # correlation lengths of pores and micro-relief, in UV units
 
 
@@ -33,12 +36,19 @@ def _curve(p0, p1, bend: float, n: int = 12) -> np.ndarray:
     return (1 - t) ** 2 * p0 + 2 * t * (1 - t) * mid + t ** 2 * p1
 
 
+def _side(curve: np.ndarray, offset: float) -> np.ndarray:
+    """Per point of the curve, the shift of `offset` (UV units) to the left of its direction of travel."""
+    d = np.gradient(curve, axis=0)
+    left = np.column_stack([-d[:, 1], d[:, 0]])
+    return offset * left / np.maximum(np.linalg.norm(left, axis=1, keepdims=True), 1e-12)
+
+
 def _mirror(curve: np.ndarray) -> np.ndarray:
     return np.column_stack([1 - curve[:, 0], curve[:, 1]])
 
 
 def wrinkle_curves(rng: np.random.Generator) -> list[tuple[np.ndarray, float, float]]:
-    """(curve in UV, depth in mm, width in UV units) for every wrinkle of one face."""
+    """(curve in UV, depth in mm (negative: a bulge), width in UV units) for every wrinkle of one face."""
     j = lambda s=0.01: rng.normal(0, s, 2)  # noqa: E731 - small positional jitter
     out = []
     for i in range(rng.integers(2, 6)):  # forehead lines
@@ -59,7 +69,12 @@ def wrinkle_curves(rng: np.random.Generator) -> list[tuple[np.ndarray, float, fl
                           rng.uniform(0.1, 0.35), 0.003))
         # under-eye
         parts.append((_curve([0.32, 0.69], [0.41, 0.685] + j(0.004), -0.015), rng.uniform(0.1, 0.35), 0.004))
-        parts.append((_curve([0.43, 0.565] + j(0.006), [0.37, 0.43] + j(0.006), 0.02), rng.uniform(0.3, 1.0), 0.008))
+        # nasolabial fold, and the cheek's bulge beside it: a real fold is a step up to a lit cheek more than a
+        # groove with like sides (benchmarks/forehead_lines.py); negative depth = outwards
+        fold = _curve([0.43, 0.565] + j(0.006), [0.37, 0.43] + j(0.006), 0.02)
+        depth = rng.uniform(0.3, 1.0)
+        offset, width, height = CHEEK_BULGE
+        parts += [(fold, depth, 0.008), (fold + _side(fold, -offset), -depth * rng.uniform(*height), width)]
         # marionette
         parts.append((_curve([0.385, 0.425], [0.395, 0.33] + j(0.006), 0.0), rng.uniform(0.1, 0.5), 0.006))
         out += [(_mirror(c) if mirror else c, d, w) for c, d, w in parts]

@@ -18,16 +18,18 @@ import open3d as o3d
 
 from ...preprocess.align import CROP_SIZE, apply_affine, crop_affine, rescale_affine
 from ...surface.raster import cast_rays
+from ..relief import blur_within
 from . import appearance
 from .camera import CropCamera
 from .detail import TEXTURE_SIZE, displaced_hits, displacement_map, sample_texture
 from .face_model import EYE_SOCKET, EYEBALL, FACE, HEAD, MOUTH, FaceModel, vertex_normals
 from .textures import SkinTextures, flatten_shading
 
+CAVITY_PX = 2.0  # the surroundings a crease's depth is measured against (crop px), about a wrinkle's width
 FOCAL = 1000.0  # photo pixels per unit of x / -z (any value: the crop rescales)
 # The engine's version, written into every shard it renders (shards.write_shard): bump it whenever a render with the
 # same seed changes. Its history (which commit, what changed) is in docs/training.md, "Engine versions".
-ENGINE_VERSION = 5
+ENGINE_VERSION = 6
 
 
 @dataclass(frozen=True)
@@ -57,6 +59,8 @@ class SceneConfig:
     key_light: tuple[float, float] = (0.6, 1.1)
     specular: tuple[float, float] = (0.03, 0.25)
     shininess: tuple[float, float] = (15.0, 60.0)
+    occlusion: tuple[float, float] = (1.0, 3.0)  # ambient light lost per crop px a crease lies below its surroundings
+    scattering_px: tuple[float, float] = (0.5, 1.5)  # how far light spreads under the skin (red; green, blue less)
     gamma: tuple[float, float] = (0.85, 1.15)
     blur_share: float = 0.7
     blur_sigma: tuple[float, float] = (0.3, 1.2)
@@ -158,10 +162,10 @@ class Renderer:
         head = self.pose(rng)
         view = self.frame(rng, head)
         hits = self.cast(head, view)
-        label, residual, shade_n, detail_params = self.relief(rng, hits, view)
+        label, residual, shade_n, visibility, detail_params = self.relief(rng, hits, view)
         albedo, skin_base, look = self.albedo(rng, hits)
         hair_mask = self.hair(rng, hits)
-        shaded, ndl = self.light(rng, hits, view, shade_n, albedo)
+        shaded, ndl = self.light(rng, hits, view, shade_n, visibility, albedo)
         canvas, occluded, extras = self.compose(rng, head, view, hits, shaded, ndl, hair_mask, skin_base, look)
         image = self.camera_effects(rng, canvas)
         return self.labels(seed, head, view, hits, image, occluded, label, residual,
@@ -227,10 +231,11 @@ class Renderer:
                      interp(head.normals))
 
     def relief(self, rng: np.random.Generator, hits: _Hits,
-               view: _View) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict]:
+               view: _View) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict]:
         """Fine detail: the skin displaced along the normal; detail = depth change of each pixel's ray hit. The
         whole relief shades the photo, the label carries the wrinkles only (see displacement_map). Returns the
-        label (S x S), the label's ray residuals (cm, per hit), the shading normals (per hit) and the parameters."""
+        label (S x S), the label's ray residuals (cm, per hit), the shading normals and the relief's visibility to
+        ambient light (per hit, 1 = open skin), and the parameters."""
         s, hit = self.size, hits.hit
         skin = hits.region == FACE
         relief_tex, wrinkle_tex, detail_params = displacement_map(rng, _texels_per_pixel(hits.tex_uv, hit, skin, s))
@@ -254,7 +259,15 @@ class Renderer:
         ddx, ddy = np.gradient(dmap, axis=1)[hit.reshape(s, s)], np.gradient(dmap, axis=0)[hit.reshape(s, s)]
         shade_n = np.column_stack([n[:, 0] - nz * ddx, n[:, 1] - nz * ddy, nz])
         shade_n /= np.maximum(np.linalg.norm(shade_n, axis=1, keepdims=True), 1e-9)
-        return label, residual, shade_n, detail_params
+        # Less light reaches into a crease than onto the skin around it: what makes photographed creases narrow
+        # dark lines (benchmarks/forehead_lines.py) where shading by the normal alone gives a bright-dark pair.
+        # The visibility falls with how far the relief lies below its surroundings (blurred over CAVITY_PX).
+        skin_px = np.zeros(s * s, bool)
+        skin_px[np.flatnonzero(hit)[skin]] = True
+        skin_px = skin_px.reshape(s, s)
+        cavity = np.clip(blur_within(dmap, skin_px, CAVITY_PX) - dmap, 0, None)
+        visibility = np.exp(-rng.uniform(*self.scene.occlusion) * cavity).ravel()[hit]
+        return label, residual, shade_n, visibility, detail_params
 
     def albedo(self, rng: np.random.Generator, hits: _Hits) -> tuple[np.ndarray, np.ndarray, dict]:
         """Albedo per hit: portrait or procedural skin, lips and mouth, eyes. Returns it, the base skin colour and
@@ -304,10 +317,12 @@ class Renderer:
             hair_mask |= grown.ravel().astype(bool) & ~hit
         return hair_mask
 
-    def light(self, rng: np.random.Generator, hits: _Hits, view: _View, shade_n: np.ndarray,
+    def light(self, rng: np.random.Generator, hits: _Hits, view: _View, shade_n: np.ndarray, visibility: np.ndarray,
               albedo: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """First-order ambient term, a key light with cast shadows, Blinn-Phong highlights: the shaded colour per
-        hit and the key light's n.l (shadowed)."""
+        """First-order ambient term (times the relief's visibility), a key light with cast shadows, the light spread
+        under the skin, Blinn-Phong highlights: the shaded colour per hit and the key light's n.l (shadowed). A
+        crease hides part of a directional light only where it is lit at a slant, so the key light loses less in it
+        than the ambient light: the square root of the visibility, a stand-in for the relief's soft self-shadowing."""
         sc = self.scene
         key = np.array([rng.normal(0, 0.6), rng.normal(-0.3, 0.5), rng.uniform(0.3, 1.0)], np.float32)
         key /= np.linalg.norm(key)
@@ -323,8 +338,26 @@ class Renderer:
         half /= np.linalg.norm(half, axis=1, keepdims=True)
         spec = rng.uniform(*sc.specular) * np.clip((shade_n * half).sum(1), 0, None) ** rng.uniform(*sc.shininess)
         spec *= lit * np.isin(hits.region, [FACE, HEAD, EYEBALL])
-        shaded = albedo * (ambient + (shade_n @ amb_dir)[:, None] + ndl[:, None] * key_colour) + spec[:, None]
+        irradiance = visibility[:, None] * (ambient + (shade_n @ amb_dir)[:, None]) \
+            + (np.sqrt(visibility) * ndl)[:, None] * key_colour
+        shaded = albedo * self.scatter(rng, hits, irradiance) + spec[:, None]
         return shaded, ndl
+
+    def scatter(self, rng: np.random.Generator, hits: _Hits, irradiance: np.ndarray) -> np.ndarray:
+        """Light entering the skin leaves it a little further on (red furthest): the skin's irradiance (per hit,
+        N x 3) blurred within the skin, which softens fine shading and the edges of cast shadows."""
+        s, radius = self.size, rng.uniform(*self.scene.scattering_px)
+        if radius <= 0:
+            return irradiance
+        skin = np.zeros(s * s, bool)
+        skin[np.flatnonzero(hits.hit)[np.isin(hits.region, [FACE, HEAD])]] = True
+        skin = skin.reshape(s, s)
+        out, grid = irradiance.copy(), np.zeros((s, s), np.float32)
+        on_skin = skin.ravel()[hits.hit]
+        for c, share in enumerate((1.0, 0.6, 0.45)):  # red, green, blue: shorter paths for shorter wavelengths
+            grid.ravel()[hits.hit] = irradiance[:, c]
+            out[on_skin, c] = blur_within(grid, skin, radius * share).ravel()[hits.hit][on_skin]
+        return out
 
     def compose(self, rng: np.random.Generator, head: _Head, view: _View, hits: _Hits, shaded: np.ndarray,
                 ndl: np.ndarray, hair_mask: np.ndarray | None, skin_base: np.ndarray,
