@@ -5,9 +5,9 @@ render seed 2) a horizontal line is drawn across the forehead, at 15% of the fac
 20 px in from its sides: the pixels are darkened by a share c (5% or 15%) under a Gaussian profile of sigma 1 px.
 It prints the mean change of the predicted detail on the line (crop px; negative = a groove) beside the depth of the
 synthetic faces' deepest labelled wrinkle. Real creases look like such lines (less light reaches into them); the
-engine's wrinkles shade the renders only through the surface normal.
+engine's wrinkles shade the renders through the surface normal and, from engine 6 on, darken as occlusion does.
 
-    python benchmarks/crease_response.py [--model weights] [--count 60]
+    python benchmarks/crease_response.py [--model weights] [--backend auto] [--count 60]
                                          [--textures ~/.cache/facerecon/skin_frll_heldout.npz]
 """
 from __future__ import annotations
@@ -24,6 +24,7 @@ sys.path.insert(0, str(ROOT))
 
 from facerecon.data.synth.engine import sample_seed  # noqa: E402
 from facerecon.data.synth.face_model import default_data_dir  # noqa: E402
+from facerecon.model.backends import BACKENDS  # noqa: E402
 from facerecon.predictor import FaceReconstructor  # noqa: E402
 from facerecon.training.evaluate import SYNTH_VAL_SEED, evaluation_renderer, held_out_photos  # noqa: E402
 
@@ -62,11 +63,14 @@ def groove_depths(rec: FaceReconstructor, crops: list[tuple[np.ndarray, np.ndarr
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="facerecon/weights")
+    parser.add_argument("--backend", default="auto", choices=BACKENDS,
+                        help="auto (what users get) is int8 for a model with an int8 file, else float onnx: compare "
+                             "models with one backend, e.g. torch")
     parser.add_argument("--count", type=int, default=60, help="synthetic faces")
     parser.add_argument("--textures", type=Path, default=Path.home() / ".cache/facerecon/skin_frll_heldout.npz")
     args = parser.parse_args()
     data = default_data_dir()
-    rec = FaceReconstructor.from_pretrained(args.model)
+    rec = FaceReconstructor.from_pretrained(args.model, backend=args.backend)
     real = []
     for path in held_out_photos(data):
         rgb = cv2.cvtColor(cv2.imread(str(path)), cv2.COLOR_BGR2RGB)

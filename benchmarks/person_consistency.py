@@ -9,7 +9,7 @@ interval over people), of two people's photos, and for how many people the neutr
 their own (chance: 1).
 Most of these photos are training photos for the mask and coarse heads (pseudo-labels, no detail loss).
 
-    python benchmarks/person_consistency.py [--model weights ...]
+    python benchmarks/person_consistency.py [--model weights ...] [--backend auto]
 """
 from __future__ import annotations
 
@@ -26,6 +26,7 @@ sys.path.insert(0, str(ROOT))
 from facerecon.data.pseudo_labels import canonical_triangles, label_face  # noqa: E402
 from facerecon.data.splits import is_held_out  # noqa: E402
 from facerecon.data.synth.face_model import default_data_dir  # noqa: E402
+from facerecon.model.backends import BACKENDS  # noqa: E402
 from facerecon.predictor import FaceReconstructor  # noqa: E402
 from facerecon.preprocess.align import CANONICAL_LANDMARKS  # noqa: E402
 from facerecon.training.evaluate import without_plane  # noqa: E402
@@ -58,12 +59,15 @@ def consistency(neutral: np.ndarray, smiling: np.ndarray) -> tuple[float, float,
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", nargs="+", default=["facerecon/weights"])
+    parser.add_argument("--backend", default="auto", choices=BACKENDS,
+                        help="auto (what users get) is int8 for a model with an int8 file, else float onnx: compare "
+                             "models with one backend, e.g. torch")
     parser.add_argument("--data", type=Path, default=None, help="the shared data folder (default ../shared/data)")
     args = parser.parse_args()
     data = Path(args.data or default_data_dir())
     pairs = person_pairs(data / "frll")
     triangles = canonical_triangles(data)
-    first = FaceReconstructor.from_pretrained(args.model[0])
+    first = FaceReconstructor.from_pretrained(args.model[0], backend=args.backend)
     photos = [p for pair in pairs for p in pair]
     images, detections = [], []
     for p in photos:
@@ -77,7 +81,7 @@ def main() -> None:
     reference = [label_face(images[i], detections[i][0].mesh, detections[i][0].landmarks5, triangles) for i in order]
     print("| maps | same person r (95% interval over people) | other people r | identified |\n|---|---|---|---|")
     for name in args.model:
-        rec = first if name == args.model[0] else FaceReconstructor.from_pretrained(name)
+        rec = first if name == args.model[0] else FaceReconstructor.from_pretrained(name, backend=args.backend)
         faces = [rec(images[i], faces=detections[i])[0] for i in order]
         region = np.logical_and.reduce([(f.mask > 0.5) & ref["mediapipe_region"] for f, ref in zip(faces, reference)])
         region[UPPER_FACE_ROWS:] = False
