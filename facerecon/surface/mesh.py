@@ -9,6 +9,7 @@ imported for decimation (FaceMesh.to_open3d) and ray casting (raster) only.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from typing import TYPE_CHECKING
 
 import cv2
@@ -30,12 +31,16 @@ MIN_TRIANGLES = 100  # the fewest triangles a decimated face keeps
 @dataclass
 class FaceMesh:
     """A triangle mesh in the mesh frame: vertices N x 3 float64 (mm), triangles M x 3 int32 (counter-clockwise seen
-    from +Z), vertex_normals N x 3 unit, vertex_colors N x 3 float64 in [0, 1] (the crop's colour at each vertex)."""
+    from +Z), vertex_colors N x 3 float64 in [0, 1] (the crop's colour at each vertex); vertex_normals N x 3 unit,
+    computed when first asked for (the GLB of a reconstruction takes its normals from the coarse depth instead)."""
 
     vertices: np.ndarray
     triangles: np.ndarray
-    vertex_normals: np.ndarray
     vertex_colors: np.ndarray
+
+    @cached_property
+    def vertex_normals(self) -> np.ndarray:
+        return vertex_normals(self.vertices, self.triangles)
 
     def to_open3d(self) -> o3d.geometry.TriangleMesh:
         import open3d as o3d
@@ -49,7 +54,7 @@ class FaceMesh:
     @classmethod
     def from_open3d(cls, mesh: o3d.geometry.TriangleMesh) -> FaceMesh:
         vertices, triangles = np.asarray(mesh.vertices), np.asarray(mesh.triangles).astype(np.int32)
-        return cls(vertices, triangles, vertex_normals(vertices, triangles), np.asarray(mesh.vertex_colors))
+        return cls(vertices, triangles, np.asarray(mesh.vertex_colors))
 
 
 def triangle_cross(vertices: np.ndarray, triangles: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -198,8 +203,8 @@ def build_mesh(face: FaceReconstruction, detail_strength: float = 1.0, step: int
         raise EmptyFaceError("no part of the face's crop was recognised as face, so there is no surface to mesh "
                              "(the photo may be blurred or the face covered)")
     h, w = depth.shape
-    index = np.full((h, w), -1, np.int64)
-    index[inside] = np.arange(inside.sum())
+    index = np.full((h, w), -1, np.int32)
+    index[inside] = np.arange(inside.sum(), dtype=np.int32)
     ys, xs = np.nonzero(inside)
     offsets = contour_offsets(inside, face.mask[::step, ::step], mask_threshold)[inside] * step
     xy = np.column_stack([xs, ys]) * step + offsets
@@ -220,13 +225,13 @@ def build_mesh(face: FaceReconstruction, detail_strength: float = 1.0, step: int
     for p, q, r in ((a, c, b), (b, c, d), (a, c, np.where(b < 0, d, no)), (a, np.where(c < 0, d, no), b)):
         ok = (p >= 0) & (q >= 0) & (r >= 0)
         tris.append(np.column_stack([p[ok], q[ok], r[ok]]))
-    tris = np.concatenate(tris).astype(np.int32)
+    tris = np.concatenate(tris)
 
     used = np.zeros(len(vertices), bool)  # pixels of the region in no triangle (a one-pixel spur) are dropped
     used[tris.ravel()] = True
     renumber = np.cumsum(used, dtype=np.int32) - 1
     vertices, colours, tris = vertices[used], colours[used], renumber[tris]
-    mesh = FaceMesh(vertices, tris, vertex_normals(vertices, tris), colours)
+    mesh = FaceMesh(vertices, tris, colours)
     if target_triangles and len(tris) > target_triangles:
         decimated = mesh.to_open3d().simplify_quadric_decimation(int(target_triangles))
         decimated.remove_degenerate_triangles()
