@@ -41,7 +41,9 @@ def test_maps_are_consistent(renderer):
         assert (s.coarse[~s.mask] == 0).all() and not s.valid_coarse[~s.mask].any()
         assert not s.valid_detail[~s.mask].any() and (s.detail[~s.valid_detail] == 0).all()
         assert 0 < np.abs(s.detail[s.valid_detail]).max() < 5.0  # wrinkles: up to a few crop pixels deep
-        assert (s.detail[s.valid_detail] < 1e-3).all()  # grooves only: the pores' bumps stay out of the label
+        # grooves, and the cheek's bulge beside each nasolabial fold: a few smooth patches, not the pores' speckle
+        bumps = cv2.connectedComponents((s.valid_detail & (s.detail > 1e-3)).astype(np.uint8))[0] - 1
+        assert bumps <= 4
         assert np.ptp(s.coarse[s.mask]) > 30  # a face has tens of crop pixels of relief
 
 
