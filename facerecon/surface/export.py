@@ -80,12 +80,12 @@ def glb_bytes(vertices: np.ndarray, triangles: np.ndarray, normals: np.ndarray, 
     header, the glTF JSON and one binary buffer (the glTF 2.0 specification, "Binary glTF Layout"), and pygltflib
     serialised its dataclasses through deep copies and copied the buffer twice, two thirds of the export's time;
     trimesh re-encoded the JPEG at quality 75 and hashed every array."""
-    parts: list = []  # the binary buffer's pieces, each 4-byte aligned, joined once at the end
+    parts: list[bytes | memoryview] = []  # the binary buffer's pieces, each 4-byte aligned, joined once at the end
     size = 0
     views: list[dict] = []
     accessors: list[dict] = []
 
-    def view(data, target: int | None = None) -> int:
+    def view(data: bytes | memoryview, target: int | None = None) -> int:
         nonlocal size
         parts.extend([data, b"\0" * (-len(data) % 4)])
         views.append({"buffer": 0, "byteOffset": size, "byteLength": len(data)}
