@@ -265,9 +265,8 @@ class Renderer:
         # dark lines (benchmarks/forehead_lines.py) where shading by the normal alone gives a bright-dark pair.
         # The visibility falls with how far the relief lies below its surroundings (blurred over CAVITY_PX).
         skin_px = np.zeros(s * s, bool)
-        skin_px[np.flatnonzero(hit)[skin]] = True
-        skin_px = skin_px.reshape(s, s)
-        cavity = np.clip(blur_within(dmap, skin_px, CAVITY_PX) - dmap, 0, None)
+        skin_px[hit] = skin
+        cavity = np.clip(blur_within(dmap, skin_px.reshape(s, s), CAVITY_PX) - dmap, 0, None)
         visibility = np.exp(-rng.uniform(*self.scene.occlusion) * cavity).ravel()[hit]
         return label, residual, shade_n, visibility, detail_params
 
@@ -351,11 +350,11 @@ class Renderer:
         s, radius = self.size, rng.uniform(*self.scene.scattering_px)
         if radius <= 0:
             return irradiance
+        on_skin = np.isin(hits.region, [FACE, HEAD])
         skin = np.zeros(s * s, bool)
-        skin[np.flatnonzero(hits.hit)[np.isin(hits.region, [FACE, HEAD])]] = True
+        skin[hits.hit] = on_skin
         skin = skin.reshape(s, s)
         out, grid = irradiance.copy(), np.zeros((s, s), np.float32)
-        on_skin = skin.ravel()[hits.hit]
         for c, share in enumerate((1.0, 0.6, 0.45)):  # red, green, blue: shorter paths for shorter wavelengths
             grid.ravel()[hits.hit] = irradiance[:, c]
             out[on_skin, c] = blur_within(grid, skin, radius * share).ravel()[hits.hit][on_skin]
