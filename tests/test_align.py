@@ -37,3 +37,30 @@ def test_strong_downscale_is_prefiltered():
     image = (rng.random((2000, 2000, 3)) * 255).astype(np.uint8)
     crop = warp_to_crop(image, np.array([[0.1, 0, 0], [0, 0.1, 0]]), size=64)
     assert crop.std() < 20  # area-averaged noise is smooth; point sampling would keep std ~ 74
+
+
+@pytest.mark.parametrize("scale, angle", [(0.1, 0.0), (0.23, 30.0), (0.45, -75.0)])
+def test_prefiltered_crop_keeps_the_pixel_centre_convention(scale, angle):
+    # a bright disc whose centre is known to a fraction of a pixel: the pre-filter's whole-block shrink of only the
+    # part the crop reads must not move it
+    h, w = 1501, 1999  # not multiples of the shrink factor
+    centre = np.array([1234.3, 777.8])
+    yy, xx = np.mgrid[:h, :w]
+    image = (((xx - centre[0]) ** 2 + (yy - centre[1]) ** 2 < 40.0 ** 2) * 255).astype(np.uint8)
+    c, s = scale * np.cos(np.radians(angle)), scale * np.sin(np.radians(angle))
+    affine = np.array([[c, -s, 0.0], [s, c, 0.0]])
+    affine[:, 2] = [40.0, 50.0] - affine[:, :2] @ centre  # the disc's centre lands on crop pixel (40, 50)
+    crop = warp_to_crop(image, affine, size=96).astype(np.float64)
+    ys, xs = np.mgrid[:96, :96]
+    assert crop.sum() > 0
+    assert (xs * crop).sum() / crop.sum() == pytest.approx(40.0, abs=0.05)
+    assert (ys * crop).sum() / crop.sum() == pytest.approx(50.0, abs=0.05)
+
+
+def test_prefiltered_crop_past_the_image_or_of_a_tiny_image_repeats_its_edge():
+    image = np.full((300, 400, 3), 7, np.uint8)
+    image[:, -20:] = 200  # a band at the right edge, wider than the shrink factor
+    outside = np.array([[0.2, 0, -200.0], [0, 0.2, 0.0]])  # the crop starts 1000 px right of the image
+    assert (warp_to_crop(image, outside, size=32) == 200).all()
+    tiny = np.full((3, 5, 3), 9, np.uint8)
+    assert (warp_to_crop(tiny, np.array([[0.05, 0, 0], [0, 0.05, 0]]), size=16) == 9).all()
