@@ -165,8 +165,8 @@ def test_a_turned_photo_or_an_upside_down_face_is_reconstructed_upright(reconstr
 
 
 def test_a_small_face_in_a_large_photo_is_found(detector, astronaut):
-    """A 60 px face in a 4000x3000 photo: 15 px in the detector's copy (a quarter: 1000 px), too small for it; the second pass
-    over tiles of the photo finds it (benchmarks/small_faces.py measures time and memory per megapixel)."""
+    """A 60 px face in a 4000x3000 photo: 15 px in the detector's copy (a quarter: 1000 px), too small for it; the
+    second pass over tiles of the photo finds it (benchmarks/small_faces.py measures time and memory per megapixel)."""
     import cv2
 
     width = detector.detect(astronaut)[0].box
