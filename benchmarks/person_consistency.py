@@ -7,6 +7,11 @@ reference, MediaPipe Face Mesh's depth rasterised as the pseudo-labels are), eac
 over all photos is correlated between photos. It prints the mean r of a person's two photos (with its 95% bootstrap
 interval over people), of two people's photos, and for how many people the neutral photo's nearest smiling photo is
 their own (chance: 1).
+A smile moves the mouth corners, two of the five points that frame the crop, so the upper face sits about 2 px
+elsewhere in a person's smiling crop than in the neutral one: relief finer than 2 px (the detail) then no longer
+overlaps. So each pair is also compared registered: the smiling photo's maps warped onto the neutral crop by the
+similarity that takes its upper-face Face Mesh landmarks onto the neutral photo's (depths scaled with it); the
+"registered" columns read only the pixels that every warped mask still covers.
 Most of these photos are training photos for the mask and coarse heads (pseudo-labels, no detail loss).
 
     python benchmarks/person_consistency.py [--model weights ...] [--backend auto]
@@ -28,7 +33,12 @@ from facerecon.data.splits import is_held_out  # noqa: E402
 from facerecon.data.synth.face_model import default_data_dir  # noqa: E402
 from facerecon.model.backends import BACKENDS  # noqa: E402
 from facerecon.predictor import FaceReconstructor  # noqa: E402
-from facerecon.preprocess.align import CANONICAL_LANDMARKS  # noqa: E402
+from facerecon.preprocess.align import (  # noqa: E402
+    CANONICAL_LANDMARKS,
+    affine_scale,
+    apply_affine,
+    similarity_lstsq,
+)
 from facerecon.training.evaluate import without_plane  # noqa: E402
 
 UPPER_FACE_ROWS = int(CANONICAL_LANDMARKS[2, 1])  # crop rows above the nose tip
@@ -79,22 +89,55 @@ def main() -> None:
     print(f"{len(found)} FRLL people with a face found in both photos ({held_out} of their {len(order)} photos held "
           "out)")
     reference = [label_face(images[i], detections[i][0].mesh, detections[i][0].landmarks5, triangles) for i in order]
-    print("| maps | same person r (95% interval over people) | other people r | identified |\n|---|---|---|---|")
+    print("| maps | same person r (95% interval over people) | other people r | identified | registered: same person r "
+          "| other people r | identified |\n|---|---|---|---|---|---|---|")
     for name in args.model:
         rec = first if name == args.model[0] else FaceReconstructor.from_pretrained(name, backend=args.backend)
         faces = [rec(images[i], faces=detections[i])[0] for i in order]
-        region = np.logical_and.reduce([(f.mask > 0.5) & ref["mediapipe_region"] for f, ref in zip(faces, reference)])
-        region[UPPER_FACE_ROWS:] = False
-        rows, cols = np.nonzero(region)
-        maps = {f"{name} coarse depth": [without_plane(cols, rows, f.coarse_depth[region]) for f in faces],
-                f"{name} detail": [f.detail[region] for f in faces]}
+        regions = [(f.mask > 0.5, ref["mediapipe_region"]) for f, ref in zip(faces, reference)]
+        maps = {f"{name} coarse depth": [(f.coarse_depth, *r) for f, r in zip(faces, regions)],
+                f"{name} detail": [(f.detail, *r) for f, r in zip(faces, regions)]}
         if name == args.model[0]:
-            maps["MediaPipe depth"] = [without_plane(cols, rows, ref["coarse"][region]) for ref in reference]
-        for label, values in maps.items():
-            same, half_width, other, identified = consistency(np.array(values[0::2]), np.array(values[1::2]))
-            print(f"| {label} ({len(rows)} px) | {same:.3f} +- {half_width:.3f} | {other:.3f} | "
-                  f"{identified} / {len(found)} |")
+            maps["MediaPipe depth"] = [(ref["coarse"], ref["mediapipe_region"], ref["mediapipe_region"])
+                                       for ref in reference]
+        landmarks = [apply_affine(f.crop_affine, detections[i][0].mesh[:, :2]) for f, i in zip(faces, order)]
+        onto_neutral = [upper_face_similarity(landmarks[k + 1], landmarks[k]) for k in range(0, len(order), 2)]
+        for label, per_photo in maps.items():
+            row = [compare(per_photo, plane=label.endswith("depth")),
+                   compare(registered(per_photo, onto_neutral), plane=label.endswith("depth"))]
+            print(f"| {label} ({row[0][4]} px; registered {row[1][4]} px) | "
+                  + " | ".join(f"{same:.3f} +- {half_width:.3f} | {other:.3f} | {identified} / {len(found)}"
+                               for same, half_width, other, identified, _ in row) + " |")
 
+
+def upper_face_similarity(smiling: np.ndarray, neutral: np.ndarray) -> np.ndarray:
+    """2x3 similarity taking the smiling crop's Face Mesh landmarks above the nose tip onto the neutral crop's."""
+    upper = neutral[:, 1] < UPPER_FACE_ROWS
+    return similarity_lstsq(smiling[upper], neutral[upper])
+
+
+def registered(per_photo: list[tuple[np.ndarray, ...]], onto_neutral: list[np.ndarray]) -> list[tuple[np.ndarray, ...]]:
+    """(map, mask, region) per photo, the smiling photos' warped into their neutral crop's frame (depths scaled with
+    the similarity; pixels that come from outside the crop fall out of the masks)."""
+    out = []
+    for k, affine in enumerate(onto_neutral):
+        out.append(per_photo[2 * k])
+        value, *masks = per_photo[2 * k + 1]
+        size = value.shape[::-1]
+        out.append((cv2.warpAffine(value, affine, size, flags=cv2.INTER_LINEAR) * affine_scale(affine),
+                    *(cv2.warpAffine(m.astype(np.uint8), affine, size, flags=cv2.INTER_NEAREST).astype(bool)
+                      for m in masks)))
+    return out
+
+
+def compare(per_photo: list[tuple[np.ndarray, ...]], plane: bool) -> tuple[float, float, float, int, int]:
+    """consistency() over the upper-face pixels that every photo's mask and Face Mesh region hold, depths less their
+    plane; and that pixel count last."""
+    region = np.logical_and.reduce([mask & mp for _, mask, mp in per_photo])
+    region[UPPER_FACE_ROWS:] = False
+    rows, cols = np.nonzero(region)
+    values = [without_plane(cols, rows, v[region]) if plane else v[region] for v, _, _ in per_photo]
+    return (*consistency(np.array(values[0::2]), np.array(values[1::2])), len(rows))
 
 if __name__ == "__main__":
     main()
