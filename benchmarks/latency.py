@@ -6,7 +6,8 @@ Each measurement runs in a fresh process, as a user's would (the CLI on the onnx
 let alone runs it beside onnxruntime's threads), and is repeated in --repeats processes, of which the median is
 printed: on this shared 2-core machine one process's median ranged 21-27 ms for the same int8 network.
 
-    python benchmarks/latency.py [--runs 30] [--repeats 3] [--threads N]
+    python benchmarks/latency.py [--runs 30] [--repeats 3] [--threads N] [--photo examples/astronaut.png]
+                                 [--end-to-end-only]
 """
 from __future__ import annotations
 
@@ -61,16 +62,16 @@ def network_ms(width: str, backend: str, runs: int, threads: int, tmp: str) -> f
     return median_ms(lambda: net.run(x), runs)
 
 
-def end_to_end_ms(backend: str, runs: int, tmp: str) -> dict[str, float]:
-    """Median ms per stage for a 1280x1280 (1.6 megapixel) JPEG of examples/astronaut.png, decoded from bytes each
-    run: decode, detect, align, network (FaceReconstruction.timings), mesh, export (GLB) and total."""
+def end_to_end_ms(backend: str, runs: int, tmp: str, photo_path: Path) -> dict[str, float]:
+    """Median ms per stage for a 1280x1280 (1.6 megapixel) JPEG of photo_path, decoded from bytes each run: decode,
+    detect, align, network (FaceReconstruction.timings), mesh, export (GLB) and total."""
     from PIL import Image
 
     from facerecon.predictor import FaceReconstructor
     from facerecon.surface.export import write_mesh
     from facerecon.surface.mesh import build_mesh
 
-    photo = Image.open(ROOT / "examples" / "astronaut.png").convert("RGB").resize((1280, 1280), Image.LANCZOS)
+    photo = Image.open(photo_path).convert("RGB").resize((1280, 1280), Image.LANCZOS)
     buf = io.BytesIO()
     photo.save(buf, "JPEG", quality=92)
     data = buf.getvalue()
@@ -109,6 +110,9 @@ def main() -> None:
     p.add_argument("--runs", type=int, default=30)
     p.add_argument("--repeats", type=int, default=3, help="fresh processes per measurement (the median is printed)")
     p.add_argument("--threads", type=int, default=0, help="network table only; 0 = the libraries' defaults")
+    p.add_argument("--photo", type=Path, default=ROOT / "examples" / "astronaut.png",
+                   help="the end-to-end photo, scaled to 1280x1280 (the astronaut's face is 260 px wide there)")
+    p.add_argument("--end-to-end-only", action="store_true", help="leave out the network table")
     args = p.parse_args()
     import onnxruntime
     import torch
@@ -116,22 +120,23 @@ def main() -> None:
     print(f"torch {torch.__version__}, onnxruntime {onnxruntime.__version__}, threads "
           f"{args.threads or 'one per core (the defaults)'}, cores {len(os.sched_getaffinity(0))}")
     with tempfile.TemporaryDirectory() as tmp:
-        print(f"\nNetwork forward, batch 1, 256x256, ms: median over {args.repeats} processes of the median of "
-              f"{args.runs} runs")
-        print("| width | torch ms | onnxruntime ms | onnxruntime int8 ms |\n|---|---|---|---|")
-        for width in ("shipped", "full"):
+        if not args.end_to_end_only:
+            print(f"\nNetwork forward, batch 1, 256x256, ms: median over {args.repeats} processes of the median of "
+                  f"{args.runs} runs")
+            print("| width | torch ms | onnxruntime ms | onnxruntime int8 ms |\n|---|---|---|---|")
+        for width in () if args.end_to_end_only else ("shipped", "full"):
             ms = [f"{fresh(args.repeats, network_ms, width, b, args.runs, args.threads, tmp):.1f}"
                   for b in ("torch", "onnx")]
             int8 = (fresh(args.repeats, network_ms, width, "onnx-int8", args.runs, args.threads, tmp)
                     if width == "shipped" else None)
             name = "shipped (weights/)" if width == "shipped" else "full (paper-sized, untrained; no int8 model)"
             print(f"| {name} | {' | '.join(ms)} | {'-' if int8 is None else f'{int8:.1f}'} |")
-        print(f"\nOne 1280x1280 photo end to end (one face, GLB written), ms per stage: median over {args.repeats} "
-              f"processes of the median of {args.runs} runs")
+        print(f"\n{args.photo.name} at 1280x1280 end to end (one face, GLB written), ms per stage: median over "
+              f"{args.repeats} processes of the median of {args.runs} runs")
         keys = ("decode", "detect", "align", "network", "mesh", "export", "total")
         print("| backend | decode | detect | align | network | mesh | export GLB | total |\n" + "|---" * 8 + "|")
         for backend in ("onnx-int8", "onnx", "torch"):
-            med = fresh(args.repeats, end_to_end_ms, backend, args.runs, tmp)
+            med = fresh(args.repeats, end_to_end_ms, backend, args.runs, tmp, args.photo)
             print(f"| {backend} | " + " | ".join(f"{med[k]:.1f}" for k in keys) + " |")
 
 

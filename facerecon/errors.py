@@ -14,7 +14,7 @@ class NoFaceFound(FaceReconError):
 
 
 class EmptyFaceError(FaceReconError):
-    """A face was found, but no part of its crop was recognised as face: there is no surface to mesh."""
+    """A face was found, but (almost) nothing of its crop was recognised as face: there is no surface to mesh."""
 
 
 class ModelFileError(FaceReconError):

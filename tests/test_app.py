@@ -76,7 +76,7 @@ def test_no_face_and_broken_files_get_clear_errors(client, tmp_path):
     broken.write_bytes(b"\xff\xd8\xff\xe0 this is not really a jpeg")
     with pytest.raises(gradio_client.exceptions.AppError, match="could not be read|not an image|image"):
         call(client, broken)
-    blurred = tmp_path / "blurred.png"  # a face is found, but nothing of its crop is recognised as face
+    blurred = tmp_path / "blurred.png"  # a face is found, but (almost) nothing of its crop is recognised as face
     Image.open(EXAMPLES / "astronaut.png").convert("RGB").filter(ImageFilter.GaussianBlur(3)).save(blurred)
     with pytest.raises(gradio_client.exceptions.AppError, match="no surface to mesh"):
         call(client, blurred)

@@ -97,12 +97,13 @@ def test_warnings_and_failures_are_one_line_per_face_on_stderr(tmp_path):
     assert res.returncode == 0 and res.stdout.count("\n") == 1
     assert res.stderr.splitlines() == [f"{EXAMPLES / 'two_faces.jpg'} face 0: warning: 1 more face in the photo was "
                                        "left out (at most 1 face a photo: FACERECON_MAX_FACES)."]
-    blurred = tmp_path / "blurred.png"  # found, but nothing of its crop is recognised as face: no mesh
+    blurred = tmp_path / "blurred.png"  # found, but (almost) nothing of its crop is recognised as face: no mesh
     cv2.imwrite(str(blurred), cv2.GaussianBlur(cv2.imread(str(EXAMPLES / "astronaut.png")), (0, 0), 3))
     res = run_cli("predict", str(blurred), "--out", str(tmp_path / "out"), "--formats", "glb")
     assert res.returncode == 1 and "Traceback" not in res.stderr
-    assert res.stderr.splitlines() == [f"{blurred} face 0: no part of the face's crop was recognised as face, so "
-                                       "there is no surface to mesh (the photo may be blurred or the face covered)"]
+    assert res.stderr.splitlines() == [f"{blurred} face 0: too little of the face's crop was recognised as face "
+                                       "(under 0.5%), so there is no surface to mesh (the photo may be blurred or the "
+                                       "face covered)"]
 
 
 def test_the_default_cpu_path_imports_no_torch_onnx_trimesh_matplotlib_or_open3d(tmp_path):

@@ -114,6 +114,11 @@ def texture_uv(vertices: np.ndarray) -> np.ndarray:
     return np.column_stack([(xy[:, 0] + 0.5) / CROP_SIZE, 1 - (xy[:, 1] + 0.5) / CROP_SIZE])
 
 
+# of the crop: a portrait's face region holds 0.35-0.40 of it (checks.MIN_FACE_SHARE warns under 0.15); a speck
+# under this (a blurred photo's few pixels) is no face surface, and a mesh of it would be a crumb
+MIN_REGION_SHARE = 0.005
+
+
 def face_region(mask: np.ndarray, threshold: float = 0.5, min_share: float = 0.05,
                 max_hole_share: float = 0.03) -> np.ndarray:
     """mask > threshold, cleaned for meshing: islands smaller than min_share of the largest part are dropped and
@@ -131,9 +136,10 @@ def face_region(mask: np.ndarray, threshold: float = 0.5, min_share: float = 0.0
 
 
 def face_region_meshable(inside: np.ndarray) -> bool:
-    """Whether a region holds a triangle: three pixels of one 2x2 block (a few scattered pixels hold none)."""
+    """Whether a region is a surface to mesh: MIN_REGION_SHARE of the crop or more, and a triangle in it (three
+    pixels of one 2x2 block; a few scattered pixels hold none)."""
     blocks = inside[:-1, :-1].astype(np.uint8) + inside[:-1, 1:] + inside[1:, :-1] + inside[1:, 1:]
-    return bool((blocks >= 3).any())
+    return bool(inside.mean() >= MIN_REGION_SHARE and (blocks >= 3).any())
 
 
 def contour_offsets(inside: np.ndarray, mask: np.ndarray, threshold: float) -> np.ndarray:
@@ -200,8 +206,8 @@ def build_mesh(face: FaceReconstruction, detail_strength: float = 1.0, step: int
     depth = (face.coarse_depth + detail_strength * face.detail)[::step, ::step]
     inside = face_region(face.mask, mask_threshold)[::step, ::step]
     if not face_region_meshable(inside):
-        raise EmptyFaceError("no part of the face's crop was recognised as face, so there is no surface to mesh "
-                             "(the photo may be blurred or the face covered)")
+        raise EmptyFaceError(f"too little of the face's crop was recognised as face (under {MIN_REGION_SHARE:.1%}), so "
+                             "there is no surface to mesh (the photo may be blurred or the face covered)")
     h, w = depth.shape
     index = np.full((h, w), -1, np.int32)
     index[inside] = np.arange(inside.sum(), dtype=np.int32)
