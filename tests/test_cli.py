@@ -102,7 +102,7 @@ def test_warnings_and_failures_are_one_line_per_face_on_stderr(tmp_path):
     res = run_cli("predict", str(blurred), "--out", str(tmp_path / "out"), "--formats", "glb")
     assert res.returncode == 1 and "Traceback" not in res.stderr
     assert res.stderr.splitlines() == [f"{blurred} face 0: too little of the face's crop was recognised as face "
-                                       "(under 0.5%), so there is no surface to mesh (the photo may be blurred or the "
+                                       "(under 5%), so there is no surface to mesh (the photo may be blurred or the "
                                        "face covered)"]
 
 

@@ -305,11 +305,11 @@ def test_a_face_with_nothing_recognised_is_a_plain_error_not_a_crash():
     face.mask[101:103, 101:103] = 1  # one 2x2 block: two triangles
     assert len(build_mesh(face).triangles) == 2
     face.mask[:] = 0
-    face.mask[100:112, 100:112] = 1  # a 12 px square, 0.2% of the crop: a speck, no surface
+    face.mask[100:140, 100:140] = 1  # a 40 px square, 2.4% of the crop: a speck, no surface
     with pytest.raises(EmptyFaceError, match="no surface to mesh"):
         build_mesh(face)
-    face.mask[100:120, 100:120] = 1  # a 20 px square, 0.6%
-    assert len(build_mesh(face).triangles) == 2 * 19 * 19
+    face.mask[100:164, 100:164] = 1  # a 64 px square, 6.3%
+    assert len(build_mesh(face).triangles) == 2 * 63 * 63
 
 
 @pytest.mark.parametrize("layout", ["maps", "detail"])

@@ -114,9 +114,9 @@ def texture_uv(vertices: np.ndarray) -> np.ndarray:
     return np.column_stack([(xy[:, 0] + 0.5) / CROP_SIZE, 1 - (xy[:, 1] + 0.5) / CROP_SIZE])
 
 
-# of the crop: a portrait's face region holds 0.35-0.40 of it (checks.MIN_FACE_SHARE warns under 0.15); a speck
-# under this (a blurred photo's few pixels) is no face surface, and a mesh of it would be a crumb
-MIN_REGION_SHARE = 0.005
+# of the crop: a portrait's face region holds 0.35-0.40 of it (checks.MIN_FACE_SHARE warns under 0.15), a blurred
+# photo's 0-0.05; under this it is no face surface, and a mesh of it would be a crumb
+MIN_REGION_SHARE = 0.05
 
 
 def face_region(mask: np.ndarray, threshold: float = 0.5, min_share: float = 0.05,
@@ -206,7 +206,7 @@ def build_mesh(face: FaceReconstruction, detail_strength: float = 1.0, step: int
     depth = (face.coarse_depth + detail_strength * face.detail)[::step, ::step]
     inside = face_region(face.mask, mask_threshold)[::step, ::step]
     if not face_region_meshable(inside):
-        raise EmptyFaceError(f"too little of the face's crop was recognised as face (under {MIN_REGION_SHARE:.1%}), so "
+        raise EmptyFaceError(f"too little of the face's crop was recognised as face (under {MIN_REGION_SHARE:.0%}), so "
                              "there is no surface to mesh (the photo may be blurred or the face covered)")
     h, w = depth.shape
     index = np.full((h, w), -1, np.int32)
