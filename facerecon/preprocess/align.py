@@ -69,11 +69,20 @@ def warp_to_crop(image: np.ndarray, affine: np.ndarray, size: int = CROP_SIZE) -
     return cv2.warpAffine(image, affine, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
 
 
+def shrink_by(image: np.ndarray, k: int) -> np.ndarray:
+    """image averaged over k x k blocks (its last h % k rows and w % k columns left out). A whole factor: OpenCV's
+    INTER_AREA has a fast path for whole factors only (any other took 5-15 ms on a 1280-px photo)."""
+    h, w = image.shape[:2]
+    if k == 1:
+        return image
+    return cv2.resize(image[:max(h - h % k, 1), :max(w - w % k, 1)], (max(1, w // k), max(1, h // k)),
+                      interpolation=cv2.INTER_AREA)
+
+
 def _area_shrunk(image: np.ndarray, affine: np.ndarray, k: int, size: int) -> tuple[np.ndarray, np.ndarray]:
     """The part of image that a size x size crop reads, averaged over k x k blocks (so the warp that follows
-    shrinks by 1-2x), and the affine from the shrunk pixels to the crop. A whole factor, and blocks on the image's
-    k-pixel grid: OpenCV's INTER_AREA has a fast path for whole factors only (any other took 5-15 ms on a 1280-px
-    photo), and the blocks, hence the crop, do not depend on how much of the image is cut out around it."""
+    shrinks by 1-2x), and the affine from the shrunk pixels to the crop. Blocks on the image's k-pixel grid (shrink_by),
+    so the blocks, hence the crop, do not depend on how much of the image is cut out around it."""
     h, w = image.shape[:2]
     k = min(k, h, w)
     corners = apply_affine(cv2.invertAffineTransform(affine), np.array([[-0.5, -0.5], [size, -0.5], [-0.5, size],
@@ -83,8 +92,7 @@ def _area_shrunk(image: np.ndarray, affine: np.ndarray, k: int, size: int) -> tu
     bx0, by0 = np.clip(np.floor((corners.min(0) - margin) / k), 0, [w // k - 1, h // k - 1]).astype(int)
     bx1, by1 = np.clip(np.ceil((corners.max(0) + margin) / k), [bx0 + 1, by0 + 1], [w // k, h // k]).astype(int)
     x0, y0, x1, y1 = bx0 * k, by0 * k, bx1 * k, by1 * k
-    part = image[y0:y1, x0:x1]
-    shrunk = cv2.resize(part, (bx1 - bx0, by1 - by0), interpolation=cv2.INTER_AREA)
+    shrunk = shrink_by(image[y0:y1, x0:x1], k)
     # pixel centres: x_shrunk = (x - x0 + 0.5) / k - 0.5
     to_shrunk = np.array([[1 / k, 0, (0.5 - x0) / k - 0.5], [0, 1 / k, (0.5 - y0) / k - 0.5], [0, 0, 1]])
     return shrunk, affine @ np.linalg.inv(to_shrunk)

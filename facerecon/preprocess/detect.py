@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from .align import apply_affine, invert_affine, warp_to_crop
+from .align import apply_affine, invert_affine, shrink_by, warp_to_crop
 
 MAX_FACES = int(os.environ.get("FACERECON_MAX_FACES", 8))
 DETECT_MAX_SIDE = 1280  # the first detection pass runs on a copy no larger than this, shrunk by a whole factor
@@ -122,10 +122,9 @@ class FaceDetector:
 
     def detect(self, rgb: np.ndarray) -> Detections:
         h, w = rgb.shape[:2]
-        k = -(-max(h, w) // DETECT_MAX_SIDE)  # a whole factor: INTER_AREA is 10-20x slower for any other
+        k = -(-max(h, w) // DETECT_MAX_SIDE)  # a whole factor (shrink_by's fast path)
         f = 1.0 / k
-        whole = rgb[:max(h - h % k, 1), :max(w - w % k, 1)]  # the last h % k rows and w % k columns left out
-        small = rgb if k == 1 else cv2.resize(whole, (max(1, w // k), max(1, h // k)), interpolation=cv2.INTER_AREA)
+        small = shrink_by(rgb, k)
         with self._lock, native_stderr_silenced(self._quiet):
             confirmed = self._confirmed(rgb, *self._detect_boxes(small), f)
             small_face = SMALL_IN_COPY * max(small.shape[:2])
