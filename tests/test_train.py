@@ -14,8 +14,10 @@ from safetensors.torch import load_file
 
 from facerecon.data.pseudo_labels import forehead_band
 from facerecon.data.shards import shard_path, write_shard
+from facerecon.model import FaceReconNet, NetworkConfig
+from facerecon.model.hub import save_pretrained
 from facerecon.training.losses import mask_loss
-from facerecon.training.train import ConfigError, ShardData, TrainConfig, compute_losses, parse_overrides
+from facerecon.training.train import ConfigError, ShardData, TrainConfig, compute_losses, flip_averaged, parse_overrides
 
 from .conftest import ROOT
 
@@ -41,6 +43,8 @@ def tiny_setup(tmp_path_factory):
                "valid_shading": s["mask"]} for s in samples]  # pseudo-labelled: no detail label, skin to shade
     write_shard(shard_path(root / "real", 0), photos, "test pseudo-labels")
     (root / "net.json").write_text(json.dumps(TINY))
+    torch.manual_seed(1)
+    save_pretrained(FaceReconNet(NetworkConfig.from_dict(TINY)).eval(), root / "teacher")
     return root
 
 
@@ -57,12 +61,13 @@ def train(setup, out, *extra, nproc=1):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("extra", [[], ["ema_decay=0.8"], ["real_dirs={real}", "shading_weight=1"]],
-                         ids=["plain", "ema", "shading"])
+@pytest.mark.parametrize("extra", [[], ["ema_decay=0.8"], ["real_dirs={real}", "shading_weight=1"],
+                                   ["flip_teacher={teacher}"]], ids=["plain", "ema", "shading", "flip-teacher"])
 def test_interrupted_training_resumes_exactly(tiny_setup, tmp_path, extra):
-    extra = [e.format(real=tiny_setup / "real") for e in extra]
+    extra = [e.format(real=tiny_setup / "real", teacher=tiny_setup / "teacher") for e in extra]
     straight = train(tiny_setup, tmp_path / "straight", *extra)
     assert ('"shading": ' in straight) == ("shading_weight=1" in extra)  # the loss is on, and logged, when asked
+    assert ('"flip": ' in straight) == any(e.startswith("flip_teacher=") for e in extra)
     out = train(tiny_setup, tmp_path / "interrupted", "stop_after_samples=24", *extra)
     assert '"samples": 24' in out and '"samples": 28' not in out
     metrics = json.loads([line for line in out.splitlines() if "val_synth" in line][-1])
@@ -120,6 +125,27 @@ def test_torchrun_two_ranks_end_with_identical_weights(tiny_setup, tmp_path):
     out = train(tiny_setup, tmp_path / "ddp", nproc=2)
     report = json.loads([line for line in out.splitlines() if "rank_weight_digests" in line][-1])
     assert len(report["rank_weight_digests"]) == 2 and report["ranks_in_sync"]
+
+
+def test_the_flip_teachers_targets_mirror_with_the_image():
+    """flip_averaged is what inference's flip averaging computes: mirror-equivariant, though the network is not."""
+    torch.manual_seed(2)
+    teacher = FaceReconNet(NetworkConfig.from_dict(TINY)).eval()
+    image = torch.rand(2, 3, 64, 64)
+    mirrored = image.flip(-1)
+    plain = teacher(image)[1]
+    assert (plain - teacher(mirrored)[1].flip(-1)).abs().max() > 1e-3  # the network alone is not symmetric
+    for a, b in zip(flip_averaged(teacher, image), flip_averaged(teacher, mirrored)):
+        torch.testing.assert_close(a, b.flip(-1), rtol=0, atol=1e-5)
+
+
+def test_a_missing_flip_teacher_is_a_clear_error(tiny_setup, tmp_path):
+    res = subprocess.run([sys.executable, "-m", "facerecon", "train", f"synth_dirs={tiny_setup / 'synth'}",
+                          "real_dirs=", f"out_dir={tmp_path / 'run'}", "init_from=random",
+                          f"network_config={tiny_setup / 'net.json'}", f"flip_teacher={tmp_path / 'no-teacher'}",
+                          "device=cpu"], capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert res.returncode == 2 and "flip_teacher=" in res.stderr and "no such model folder" in res.stderr
+    assert "Traceback" not in res.stderr
 
 
 def test_detail_loss_is_minimised_by_the_mean_of_uncertain_wrinkles():

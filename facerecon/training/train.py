@@ -73,6 +73,11 @@ class TrainConfig:
     shading_band_px: float = 2.0
     thin_occluders: float = 0.25  # share of crops with hair strands drawn over them, half that with glasses rims
     coarse_shift_invariant: bool = True  # coarse loss ignores each sample's depth offset
+    # Flip distillation (issue 27): a model folder (or "bundled") whose flip-averaged outputs (flip_averaged) the
+    # network is also pulled towards, with the labels' losses and weights, at flip_teacher_weight: one pass learns
+    # what inference's second, mirrored pass adds (docs/speed.md). "" = none
+    flip_teacher: str = ""
+    flip_teacher_weight: float = 1.0
     trainable: list[str] = field(default_factory=list)  # top-level parts to train (e.g. mask_head); the others
     # stay frozen in eval mode (their batch-norm statistics too); empty = the whole network
     ema_decay: float = 0.0  # >0: also keep an exponential moving average of the weights (this decay per step),
@@ -92,7 +97,8 @@ class ConfigError(ValueError):
     """A training setting or recipe file that cannot be used; the message says which and why."""
 
 
-PATH_SETTINGS = ("synth_dirs", "real_dirs", "out_dir", "init_from", "network_config")  # "~" is expanded in these
+# "~" is expanded in these
+PATH_SETTINGS = ("synth_dirs", "real_dirs", "out_dir", "init_from", "network_config", "flip_teacher")
 
 
 def read_recipe(path: str) -> list[str]:
@@ -224,23 +230,48 @@ class BatchPrefetcher:
         return self.pending.pop(step).result()
 
 
-def compute_losses(model: torch.nn.Module, b: dict[str, torch.Tensor], cfg: TrainConfig,
-                   coarse_weights: torch.Tensor) -> dict[str, torch.Tensor]:
-    logits, coarse, detail = model(b["image"])
-    res = b["image"].shape[-1]
+@torch.no_grad()
+def flip_averaged(teacher: torch.nn.Module, image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """What inference's flip averaging makes of images B x 3 x H x W: teacher's outputs (mask logits, coarse depth,
+    detail; B x 1 x H x W each) on the images and on their mirrors, the latter mirrored back, averaged."""
+    n = len(image)
+    outs = teacher(torch.cat([image, image.flip(-1)]))
+    return tuple((o[:n] + o[n:].flip(-1)) / 2 for o in outs)
+
+
+def map_losses(logits: torch.Tensor, coarse: torch.Tensor, detail: torch.Tensor, b: dict[str, torch.Tensor],
+               cfg: TrainConfig, coarse_weights: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """The mask, coarse and detail losses of the outputs against the maps of b (labels, or a teacher's)."""
+    res = coarse.shape[-1]
     lm = mask_loss(logits, b["mask"], b["mask_labelled"])
     lc = masked_smooth_l1(coarse, b["coarse"], b["valid_coarse"] * coarse_weights.view(-1, 1, 1, 1), scale=res / 64,
                           shift_invariant=cfg.coarse_shift_invariant)
     unit_px = 0.05  # at 256x256: the detail loss sees O(1) numbers
     ld = masked_smooth_l1(detail, b["detail"], b["valid_detail"], beta=cfg.detail_beta_px / unit_px,
                           scale=unit_px * res / 256)
+    return lm, lc, ld
+
+
+def compute_losses(model: torch.nn.Module, b: dict[str, torch.Tensor], cfg: TrainConfig,
+                   coarse_weights: torch.Tensor, teacher: torch.nn.Module | None = None) -> dict[str, torch.Tensor]:
+    logits, coarse, detail = model(b["image"])
+    lm, lc, ld = map_losses(logits, coarse, detail, b, cfg, coarse_weights)
     total = lm + cfg.coarse_weight * lc + cfg.detail_weight * ld
     losses = {"mask": lm, "coarse": lc, "detail": ld}
+    if teacher is not None:
+        # the teacher's maps stand in for every sample's labels, over its face (real photos get a detail target)
+        t_logits, t_coarse, t_detail = flip_averaged(teacher, b["image"])
+        face, everywhere = (t_logits > 0).float(), torch.ones_like(t_logits)
+        taught = {"mask": torch.sigmoid(t_logits), "mask_labelled": everywhere, "coarse": t_coarse,
+                  "valid_coarse": face, "detail": t_detail, "valid_detail": face}
+        tm, tc, td = map_losses(logits, coarse, detail, taught, cfg, torch.ones(len(logits), device=logits.device))
+        losses["flip"] = tm + cfg.coarse_weight * tc + cfg.detail_weight * td
+        total = total + cfg.flip_teacher_weight * losses["flip"]
     if cfg.shading_weight:
         # it trains the detail alone: through the coarse head it bent the real faces' coarse shape (a first run of
         # stage 14: their coarse error against the pseudo-labels 0.83 -> 3.72 px), which their labels decide
         losses["shading"] = shading_loss(b["image"], coarse, coarse.detach() + detail, b["valid_shading"],
-                                         cfg.shading_band_px * res / 256)
+                                         cfg.shading_band_px * coarse.shape[-1] / 256)
         total = total + cfg.shading_weight * losses["shading"]
     return {"loss": total, **losses}
 
@@ -296,9 +327,20 @@ def freeze_all_but(model: FaceReconNet, trainable: list[str]) -> None:
             part.requires_grad_(False)
 
 
+def model_folder(setting: str, value: str) -> Path:
+    """The model folder a setting names: "bundled" (the package's weights) or a folder, which must exist."""
+    from ..model.hub import BUNDLED_WEIGHTS
+
+    source = BUNDLED_WEIGHTS if value == "bundled" else Path(value)
+    if not value or not source.is_dir():
+        raise ConfigError(f"{setting}={value}: no such model folder (config.json + model.safetensors); "
+                          f"train the stage it names first, or say {setting}=bundled")
+    return source
+
+
 def initial_model(cfg: TrainConfig, ckpt: dict | None, log: Callable[[str], None]) -> FaceReconNet:
     """The network a run starts from: its checkpoint's, else init_from's (bundled, random or a model folder)."""
-    from ..model.hub import BUNDLED_WEIGHTS, load_pretrained
+    from ..model.hub import load_pretrained
 
     if ckpt:
         model = FaceReconNet(NetworkConfig.from_dict(ckpt["network_config"]))
@@ -311,10 +353,7 @@ def initial_model(cfg: TrainConfig, ckpt: dict | None, log: Callable[[str], None
             config = NetworkConfig.from_dict(json.loads(Path(cfg.network_config).read_text()))
         log("random initialisation")
         return FaceReconNet(config)
-    source = BUNDLED_WEIGHTS if cfg.init_from == "bundled" else Path(cfg.init_from)
-    if not cfg.init_from or not source.is_dir():
-        raise ConfigError(f"init_from={cfg.init_from}: no such model folder (config.json + model.safetensors); "
-                          "train the stage it names first, or say init_from=bundled or init_from=random")
+    source = model_folder("init_from", cfg.init_from)
     log(f"initialised from {source}")
     trained = load_pretrained(source, dtype=torch.float32)
     if not cfg.network_config:
@@ -386,6 +425,13 @@ def main(overrides: list[str] | None = None) -> int:
     ckpt_path = out / "checkpoint.pt"
     ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=True) if ckpt_path.exists() else None
     model = initial_model(cfg, ckpt, log)
+    teacher = None
+    if cfg.flip_teacher:
+        from ..model.hub import load_pretrained
+
+        teacher = load_pretrained(model_folder("flip_teacher", cfg.flip_teacher), dtype=torch.float32)
+        teacher.to(device).eval().requires_grad_(False)
+        log(f"flip teacher: {cfg.flip_teacher}")
     step, samples_seen = (ckpt["step"], ckpt["samples_seen"]) if ckpt else (0, 0)
     model.to(device)
     freeze_all_but(model, cfg.trainable)
@@ -427,7 +473,7 @@ def main(overrides: list[str] | None = None) -> int:
         b = {k: v.to(device, non_blocking=True) for k, v in b.items()}
         for g in optimizer.param_groups:
             g["lr"] = lr_at(cfg, step, samples_seen)
-        losses = compute_losses(net, b, cfg, coarse_w)
+        losses = compute_losses(net, b, cfg, coarse_w, teacher)
         optimizer.zero_grad(set_to_none=True)
         losses["loss"].backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
