@@ -8,10 +8,10 @@ over all photos is correlated between photos. It prints the mean r of a person's
 interval over people), of two people's photos, and for how many people the neutral photo's nearest smiling photo is
 their own (chance: 1).
 A smile moves the mouth corners, two of the five points that frame the crop, so the upper face sits about 2 px
-elsewhere in a person's smiling crop than in the neutral one: relief finer than 2 px (the detail) then no longer
-overlaps. So each pair is also compared registered: the smiling photo's maps warped onto the neutral crop by the
-similarity that takes its upper-face Face Mesh landmarks onto the neutral photo's (depths scaled with it); the
-"registered" columns read only the pixels that every warped mask still covers.
+elsewhere in a person's smiling crop than in the neutral one (it prints how far its Face Mesh landmarks moved), and
+relief finer than that (the detail) no longer overlaps. So each pair is also compared registered: the smiling
+photo's maps warped onto the neutral crop by the similarity that takes its upper-face landmarks onto the neutral
+photo's (depths scaled with it); the "registered" columns read only the pixels that every warped mask still covers.
 Most of these photos are training photos for the mask and coarse heads (pseudo-labels, no detail loss).
 
     python benchmarks/person_consistency.py [--model weights ...] [--backend auto]
@@ -37,6 +37,7 @@ from facerecon.preprocess.align import (  # noqa: E402
     CANONICAL_LANDMARKS,
     affine_scale,
     apply_affine,
+    crop_affine,
     similarity_lstsq,
 )
 from facerecon.training.evaluate import without_plane  # noqa: E402
@@ -88,6 +89,13 @@ def main() -> None:
     held_out = sum(is_held_out(photos[i].name) for i in order)
     print(f"{len(found)} FRLL people with a face found in both photos ({held_out} of their {len(order)} photos held "
           "out)")
+    # each photo's Face Mesh landmarks in its crop (the framing does not depend on the model)
+    landmarks = [apply_affine(crop_affine(detections[i][0].landmarks5), detections[i][0].mesh[:, :2]) for i in order]
+    upper = [landmarks[k][:, 1] < UPPER_FACE_ROWS for k in range(0, len(order), 2)]
+    moved = [np.linalg.norm(landmarks[k + 1][u] - landmarks[k][u], axis=1).mean()
+             for k, u in zip(range(0, len(order), 2), upper)]
+    print(f"the upper face's landmarks moved by {np.mean(moved):.2f} px between a person's two crops (mean)")
+    onto_neutral = [upper_face_similarity(landmarks[k + 1], landmarks[k]) for k in range(0, len(order), 2)]
     reference = [label_face(images[i], detections[i][0].mesh, detections[i][0].landmarks5, triangles) for i in order]
     print("| maps | same person r (95% interval over people) | other people r | identified | registered: same person r "
           "| other people r | identified |\n|---|---|---|---|---|---|---|")
@@ -100,8 +108,6 @@ def main() -> None:
         if name == args.model[0]:
             maps["MediaPipe depth"] = [(ref["coarse"], ref["mediapipe_region"], ref["mediapipe_region"])
                                        for ref in reference]
-        landmarks = [apply_affine(f.crop_affine, detections[i][0].mesh[:, :2]) for f, i in zip(faces, order)]
-        onto_neutral = [upper_face_similarity(landmarks[k + 1], landmarks[k]) for k in range(0, len(order), 2)]
         for label, per_photo in maps.items():
             row = [compare(per_photo, plane=label.endswith("depth")),
                    compare(registered(per_photo, onto_neutral), plane=label.endswith("depth"))]
