@@ -37,8 +37,7 @@ STORE = demo.OutputStore(Path(os.environ["GRADIO_TEMP_DIR"]), max_age_s=RETENTIO
 STORE.start_sweeper()
 
 
-def _face_outputs(face: FaceReconstruction, strength: float, out: Path | None = None):
-    out = out or STORE.new_dir()
+def _face_outputs(face: FaceReconstruction, strength: float, out: Path):
     pics = demo.picture_files(face, out, strength)
     try:
         files = demo.downloads(face, out, strength)
@@ -137,16 +136,18 @@ def reconstruct(image: dict | None, strength, progress=gr.Progress()):  # noqa: 
     for warning in result.warnings:
         gr.Warning(warning)
     progress(0.6, desc="Building the mesh")
-    out = STORE.new_dir()  # one folder per request: the saved faces and the first face's outputs
-    saved = demo.save_faces(result.faces, out)
-    gallery = [(s["crop"], f"Face {i + 1}") for i, s in enumerate(saved)]
-    return (saved, 0, gallery, *_face_outputs(result.faces[0], strength, out))
+    with STORE.request_dir() as out:  # one folder per request: the saved faces and the first face's outputs
+        saved = demo.save_faces(result.faces, out)
+        gallery = [(s["crop"], f"Face {i + 1}") for i, s in enumerate(saved)]
+        return (saved, 0, gallery, *_face_outputs(result.faces[0], strength, out))
 
 
 @releasing_memory
 def select_face(saved: list[dict], strength: float, evt: gr.SelectData):
     strength = checked_strength(strength)
-    return (evt.index, *_face_outputs(_saved_face(saved, evt.index), strength))
+    face = _saved_face(saved, evt.index)
+    with STORE.request_dir() as out:
+        return (evt.index, *_face_outputs(face, strength, out))
 
 
 @releasing_memory
@@ -154,7 +155,9 @@ def change_strength(saved: list[dict], index: int, strength: float):
     if not saved:
         return (gr.skip(),) * 7
     strength = checked_strength(strength)
-    return _face_outputs(_saved_face(saved, index), strength)
+    face = _saved_face(saved, index)
+    with STORE.request_dir() as out:
+        return _face_outputs(face, strength, out)
 
 
 with gr.Blocks(title="facerecon: 3D face from one photo",

@@ -101,3 +101,21 @@ def test_output_store_keeps_the_cache_within_its_budget(tmp_path, monkeypatch):
     monkeypatch.setattr(demo.time, "time", lambda: now + 5000)
     store.prune()  # older than max_age_s: all go
     assert store.size_bytes() == 0 and store.outputs.exists()
+
+
+def test_a_request_folder_outlives_a_short_retention_while_it_is_written(tmp_path, monkeypatch):
+    """A request slower than the retention (a busy server) keeps its files until it has written them, and they are
+    kept for the retention from then on."""
+    store = demo.OutputStore(tmp_path, max_age_s=3, min_age_s=60)
+    now = time.time()
+    with store.request_dir() as d:
+        (d / "face.obj").write_bytes(b"0")
+        monkeypatch.setattr(demo.time, "time", lambda: now + 10)  # the request is still writing 10 s on
+        store.prune()
+        assert d.exists()
+        (d / "face.zip").write_bytes(b"0")
+    store.prune()
+    assert (d / "face.zip").exists()  # its age counts from the end of the writing
+    monkeypatch.setattr(demo.time, "time", lambda: now + 14)
+    store.prune()
+    assert not d.exists()

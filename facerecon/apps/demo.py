@@ -12,6 +12,8 @@ import threading
 import time
 import uuid
 import zipfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -137,22 +139,38 @@ class OutputStore:
     Files the server made itself (uploads, its copies) live beside the request folders under `root`; every entry
     (a request folder, or one of the server's folders) goes when it is older than max_age_s, and then the oldest go
     until all of them fit in max_bytes. Entries younger than min_age_s always stay: their files may still be on
-    their way to a browser. A request folder's age counts from its creation, written into its name; a server
-    entry's from the newest change of a file in it (its folder's own time changes when the server deletes files in
-    it, which would make an old folder look new). start_sweeper prunes on its own clock, so an idle server deletes
-    on time too."""
+    their way to a browser. A request folder's age counts from when its request finished writing it (request_dir),
+    or, after a restart, from its creation, written into its name; a server entry's from the newest change of a file
+    in it (its folder's own time changes when the server deletes files in it, which would make an old folder look
+    new). start_sweeper prunes on its own clock, so an idle server deletes on time too."""
 
     def __init__(self, root: Path, max_age_s: float = 900, max_bytes: int = 1 << 30, min_age_s: float = 60):
         self.root, self.max_age_s, self.max_bytes, self.min_age_s = Path(root), max_age_s, max_bytes, min_age_s
         self.outputs = self.root / "facerecon"
         self.outputs.mkdir(parents=True, exist_ok=True)
         self._stop = threading.Event()
+        # request folders being written (no prune touches them), and when each finished being written
+        self._writing: set[Path] = set()
+        self._written: dict[Path, float] = {}
 
     def new_dir(self) -> Path:
         self.prune()
         d = self.outputs / f"{time.time_ns()}-{uuid.uuid4().hex[:8]}"
         d.mkdir()
         return d
+
+    @contextmanager
+    def request_dir(self) -> Iterator[Path]:
+        """A new request folder that no prune removes while the block writes it, and whose age counts from the
+        block's end: on a busy server a request that took longer than a short retention lost its files to the
+        sweeper half-way through writing them."""
+        d = self.new_dir()
+        self._writing.add(d)
+        try:
+            yield d
+        finally:
+            self._written[d] = time.time()
+            self._writing.discard(d)
 
     def entries(self) -> list[tuple[float, int, Path]]:
         """(time its age counts from, bytes, path) of every prunable entry, oldest first."""
@@ -161,7 +179,7 @@ class OutputStore:
             try:
                 files = [entry] if entry.is_file() else [f for f in entry.rglob("*") if f.is_file()]
                 stats = [f.stat() for f in files]
-                born = _created(entry) if entry.parent == self.outputs else None
+                born = (self._written.get(entry) or _created(entry)) if entry.parent == self.outputs else None
                 since = born or max([st.st_mtime for st in stats] or [entry.stat().st_mtime])
             except FileNotFoundError:  # removed meanwhile by the server's own cleaning
                 continue
@@ -173,11 +191,14 @@ class OutputStore:
         total = sum(size for _, size, _ in entries)
         for since, size, path in entries:
             age = now - since
+            if path in self._writing:
+                continue
             if age > self.max_age_s or (total > self.max_bytes and age > self.min_age_s):
                 if path.is_dir():
                     shutil.rmtree(path, ignore_errors=True)
                 else:
                     path.unlink(missing_ok=True)
+                self._written.pop(path, None)
                 total -= size
 
     def start_sweeper(self, interval_s: float | None = None) -> threading.Thread:

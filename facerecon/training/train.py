@@ -240,9 +240,9 @@ def flip_averaged(teacher: torch.nn.Module, image: torch.Tensor) -> tuple[torch.
 
 
 def map_losses(logits: torch.Tensor, coarse: torch.Tensor, detail: torch.Tensor, b: dict[str, torch.Tensor],
-               cfg: TrainConfig, coarse_weights: torch.Tensor) -> tuple[torch.Tensor, ...]:
-    """The mask, coarse and detail losses of the outputs against the maps of b (labels, or a teacher's)."""
-    res = coarse.shape[-1]
+               cfg: TrainConfig, coarse_weights: torch.Tensor, res: int) -> tuple[torch.Tensor, ...]:
+    """The mask, coarse and detail losses of the outputs against the maps of b (labels, or a teacher's) at the
+    input resolution res (the depths' units)."""
     lm = mask_loss(logits, b["mask"], b["mask_labelled"])
     lc = masked_smooth_l1(coarse, b["coarse"], b["valid_coarse"] * coarse_weights.view(-1, 1, 1, 1), scale=res / 64,
                           shift_invariant=cfg.coarse_shift_invariant)
@@ -255,7 +255,8 @@ def map_losses(logits: torch.Tensor, coarse: torch.Tensor, detail: torch.Tensor,
 def compute_losses(model: torch.nn.Module, b: dict[str, torch.Tensor], cfg: TrainConfig,
                    coarse_weights: torch.Tensor, teacher: torch.nn.Module | None = None) -> dict[str, torch.Tensor]:
     logits, coarse, detail = model(b["image"])
-    lm, lc, ld = map_losses(logits, coarse, detail, b, cfg, coarse_weights)
+    res = b["image"].shape[-1]
+    lm, lc, ld = map_losses(logits, coarse, detail, b, cfg, coarse_weights, res)
     total = lm + cfg.coarse_weight * lc + cfg.detail_weight * ld
     losses = {"mask": lm, "coarse": lc, "detail": ld}
     if teacher is not None:
@@ -264,14 +265,15 @@ def compute_losses(model: torch.nn.Module, b: dict[str, torch.Tensor], cfg: Trai
         face, everywhere = (t_logits > 0).float(), torch.ones_like(t_logits)
         taught = {"mask": torch.sigmoid(t_logits), "mask_labelled": everywhere, "coarse": t_coarse,
                   "valid_coarse": face, "detail": t_detail, "valid_detail": face}
-        tm, tc, td = map_losses(logits, coarse, detail, taught, cfg, torch.ones(len(logits), device=logits.device))
+        tm, tc, td = map_losses(logits, coarse, detail, taught, cfg, torch.ones(len(logits), device=logits.device),
+                                res)
         losses["flip"] = tm + cfg.coarse_weight * tc + cfg.detail_weight * td
         total = total + cfg.flip_teacher_weight * losses["flip"]
     if cfg.shading_weight:
         # it trains the detail alone: through the coarse head it bent the real faces' coarse shape (a first run of
         # stage 14: their coarse error against the pseudo-labels 0.83 -> 3.72 px), which their labels decide
         losses["shading"] = shading_loss(b["image"], coarse, coarse.detach() + detail, b["valid_shading"],
-                                         cfg.shading_band_px * coarse.shape[-1] / 256)
+                                         cfg.shading_band_px * res / 256)
         total = total + cfg.shading_weight * losses["shading"]
     return {"loss": total, **losses}
 
