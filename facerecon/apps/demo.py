@@ -188,17 +188,19 @@ class OutputStore:
 
     def prune(self) -> None:
         entries, now = self.entries(), time.time()
+        live = {path for _, _, path in entries}
+        for gone in [path for path in self._written if path not in live]:  # whoever deleted them
+            self._written.pop(gone, None)
         total = sum(size for _, size, _ in entries)
         for since, size, path in entries:
-            age = now - since
             if path in self._writing:
                 continue
+            age = now - since
             if age > self.max_age_s or (total > self.max_bytes and age > self.min_age_s):
                 if path.is_dir():
                     shutil.rmtree(path, ignore_errors=True)
                 else:
                     path.unlink(missing_ok=True)
-                self._written.pop(path, None)
                 total -= size
 
     def start_sweeper(self, interval_s: float | None = None) -> threading.Thread:
