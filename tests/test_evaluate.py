@@ -46,6 +46,10 @@ def test_ground_truth_scores_perfectly(monkeypatch, shared_data):
 def test_a_tilted_face_loses_depth_accuracy_but_not_its_shape(monkeypatch, shared_data):
     m = evaluate.synthetic_metrics(GroundTruth(monkeypatch, tilt=0.1), 3, shared_data)
     assert m["coarse_mae_mm"] > 2.0 and m["coarse_mae_without_tilt_mm"] < 1e-3
+    # one face's error in crop px is its error in mm times its crop px per mm
+    one = evaluate.synthetic_metrics(GroundTruth(monkeypatch, tilt=0.1), 1, shared_data)
+    assert 8 < one["crop_px_per_cm"] < 14 and one["coarse_mae_px"] > 1
+    assert abs(one["coarse_mae_px"] - one["coarse_mae_mm"] * one["crop_px_per_cm"] / 10) < 1e-6
     assert m["mask_iou"] == 1.0 and m["normal_error_deg"] > 3.0
     assert abs(m["coarse_relief_ratio"] - 1) < 1e-4 and m["coarse_shape_r"] > 0.9999  # a tilt is not relief
 

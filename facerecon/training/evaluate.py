@@ -3,7 +3,8 @@
 (a) synthetic validation set (render seed 2, never used in training; with --textures, skin from held-out portraits
     only: `python -m facerecon textures ... --split heldout`; --synth-seed renders another set, to choose between
     models without looking at this one): mask IoU, coarse depth MAE in mm (the face model's
-    scale is known; also after removing the best-fitting plane of the error, i.e. without head-tilt error), the
+    scale is known; also after removing the best-fitting plane of the error, i.e. without head-tilt error; and in
+    crop px beside the faces' mean size in the crop, crop px per cm, which a change of the crop's framing moves), the
     relief ratio (spread of the predicted coarse depth around its best-fitting plane over the true one's: below 1
     = flattened, above = exaggerated; median over the faces), the shape correlation (Pearson r of the coarse
     depths once each one's best-fitting plane is removed) with the truth, and the same for MediaPipe Face Mesh run
@@ -88,6 +89,8 @@ def synthetic_metrics(rec: FaceReconstructor, count: int, data_dir: Path | None,
     return {"samples": count, "mask_iou": inter / max(union, 1), "coarse_mae_mm": float(np.mean(per_face["mae_mm"])),
             "depth_mae_mm": float(np.mean(per_face["depth_mae_mm"])),
             "coarse_mae_without_tilt_mm": float(np.mean(per_face["shape_mae_mm"])),
+            "coarse_mae_px": float(np.mean(per_face["mae_px"])),
+            "crop_px_per_cm": float(np.mean(per_face["crop_px_per_cm"])),
             "coarse_relief_ratio": float(np.median(per_face["relief"])),
             "coarse_shape_r": mean_or_nan(per_face["shape_r"]),
             "mediapipe_shape_r": mean_or_nan(per_face["mp_shape_r"]),
@@ -108,8 +111,10 @@ def synthetic_face(rec: FaceReconstructor, s, i: int, pred: np.ndarray, coarse: 
     v = s.valid_coarse & pred
     if v.sum() > 100:
         err = (coarse[v] - coarse[v].mean()) - (s.coarse[v] - s.coarse[v].mean())
-        mm_per_px = 10 / s.params["crop_px_per_cm"]
-        m["mae_mm"] = float(np.abs(err).mean()) * mm_per_px
+        m["crop_px_per_cm"] = s.params["crop_px_per_cm"]
+        mm_per_px = 10 / m["crop_px_per_cm"]
+        m["mae_px"] = float(np.abs(err).mean())
+        m["mae_mm"] = m["mae_px"] * mm_per_px
         # the final depth's (coarse + detail): comparable between models whatever their detail band
         final, true_final = coarse + detail, s.coarse + s.detail
         m["depth_mae_mm"] = float(np.abs((final[v] - final[v].mean()) - (true_final[v] - true_final[v].mean()))
