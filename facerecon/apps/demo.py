@@ -189,7 +189,8 @@ class OutputStore:
     def prune(self) -> None:
         entries, now = self.entries(), time.time()
         live = {path for _, _, path in entries}
-        for gone in [path for path in self._written if path not in live]:  # whoever deleted them
+        # whoever deleted them; a copy of the keys, as a request's thread may add one while the sweeper's runs this
+        for gone in [path for path in list(self._written) if path not in live]:
             self._written.pop(gone, None)
         total = sum(size for _, size, _ in entries)
         for since, size, path in entries:
