@@ -37,7 +37,6 @@ from facerecon.preprocess.align import (  # noqa: E402
     CANONICAL_LANDMARKS,
     affine_scale,
     apply_affine,
-    crop_affine,
     similarity_lstsq,
 )
 from facerecon.training.evaluate import without_plane  # noqa: E402
@@ -89,29 +88,28 @@ def main() -> None:
     held_out = sum(is_held_out(photos[i].name) for i in order)
     print(f"{len(found)} FRLL people with a face found in both photos ({held_out} of their {len(order)} photos held "
           "out)")
-    # each photo's Face Mesh landmarks in its crop (the framing does not depend on the model)
-    landmarks = [apply_affine(crop_affine(detections[i][0].landmarks5), detections[i][0].mesh[:, :2]) for i in order]
-    upper = [landmarks[k][:, 1] < UPPER_FACE_ROWS for k in range(0, len(order), 2)]
-    moved = [np.linalg.norm(landmarks[k + 1][u] - landmarks[k][u], axis=1).mean()
-             for k, u in zip(range(0, len(order), 2), upper)]
-    print(f"the upper face's landmarks moved by {np.mean(moved):.2f} px between a person's two crops (mean)")
-    onto_neutral = [upper_face_similarity(landmarks[k + 1], landmarks[k]) for k in range(0, len(order), 2)]
-    reference = [label_face(images[i], detections[i][0].mesh, detections[i][0].landmarks5, triangles) for i in order]
-    print("| maps | same person r (95% interval over people) | other people r | identified | registered: same person r "
-          "| other people r | identified |\n|---|---|---|---|---|---|---|")
+    print("| maps | upper face moved between a person's crops | same person r (95% interval over people) | other "
+          "people r | identified | registered: same person r | other people r | identified |\n|---" + "|---" * 7 + "|")
     for name in args.model:
         rec = first if name == args.model[0] else FaceReconstructor.from_pretrained(name, backend=args.backend)
-        faces = [rec(images[i], faces=detections[i])[0] for i in order]
+        faces = [rec(images[i], faces=detections[i])[0] for i in order]  # framed as the model was trained
+        # each photo's Face Mesh landmarks in its crop; how far the upper face's moved between a person's two crops
+        landmarks = [apply_affine(f.crop_affine, detections[i][0].mesh[:, :2]) for f, i in zip(faces, order)]
+        upper = [landmarks[k][:, 1] < UPPER_FACE_ROWS for k in range(0, len(order), 2)]
+        moved = np.mean([np.linalg.norm(landmarks[k + 1][u] - landmarks[k][u], axis=1).mean()
+                         for k, u in zip(range(0, len(order), 2), upper)])
+        onto_neutral = [upper_face_similarity(landmarks[k + 1], landmarks[k]) for k in range(0, len(order), 2)]
+        reference = [label_face(images[i], detections[i][0].mesh, f.crop_affine, triangles)
+                     for f, i in zip(faces, order)]
         regions = [(f.mask > 0.5, ref["mediapipe_region"]) for f, ref in zip(faces, reference)]
         maps = {f"{name} coarse depth": [(f.coarse_depth, *r) for f, r in zip(faces, regions)],
-                f"{name} detail": [(f.detail, *r) for f, r in zip(faces, regions)]}
-        if name == args.model[0]:
-            maps["MediaPipe depth"] = [(ref["coarse"], ref["mediapipe_region"], ref["mediapipe_region"])
-                                       for ref in reference]
+                f"{name} detail": [(f.detail, *r) for f, r in zip(faces, regions)],
+                f"MediaPipe depth ({name}'s crops)": [(ref["coarse"], ref["mediapipe_region"],
+                                                        ref["mediapipe_region"]) for ref in reference]}
         for label, per_photo in maps.items():
-            row = [compare(per_photo, plane=label.endswith("depth")),
-                   compare(registered(per_photo, onto_neutral), plane=label.endswith("depth"))]
-            print(f"| {label} ({row[0][4]} px; registered {row[1][4]} px) | "
+            plane = not label.endswith("detail")  # depths are compared less their tilt
+            row = [compare(per_photo, plane=plane), compare(registered(per_photo, onto_neutral), plane=plane)]
+            print(f"| {label} ({row[0][4]} px; registered {row[1][4]} px) | {moved:.2f} px | "
                   + " | ".join(f"{same:.3f} +- {half_width:.3f} | {other:.3f} | {identified} / {len(found)}"
                                for same, half_width, other, identified, _ in row) + " |")
 

@@ -15,7 +15,7 @@ import numpy as np
 from .checks import face_warnings, photo_warnings
 from .errors import NoFaceFound
 from .model.backends import Backend, load_backend
-from .preprocess.align import CROP_SIZE, crop_affine, rescale_affine, warp_to_crop
+from .preprocess.align import CROP_SIZE, FRAMING, Framing, crop_affine, rescale_affine, warp_to_crop
 from .preprocess.detect import DetectedFace, Detections, FaceDetector
 from .preprocess.image_io import ImageInput, load_image
 from .result import FaceReconstruction
@@ -69,14 +69,17 @@ class FaceReconstructor:
     flip_average: the network also sees every crop mirrored, and its outputs, mirrored back, are averaged with the
     plain ones (the crop template is left-right symmetric and training flips crops, so the mirror is a crop like
     any other). Twice the network time; no evaluation metric got worse and most improved (docs/quality.md).
-    coarse_smoothing_px: see COARSE_SMOOTHING_PX; 0 gives the network's coarse depth unsmoothed."""
+    coarse_smoothing_px: see COARSE_SMOOTHING_PX; 0 gives the network's coarse depth unsmoothed.
+    framing: how the crops are fitted to the landmarks; the one the network was trained with (from_pretrained reads
+    it from the model's config)."""
 
     def __init__(self, backend: Backend, detector: FaceDetector | None = None, flip_average: bool = True,
-                 coarse_smoothing_px: float = COARSE_SMOOTHING_PX):
+                 coarse_smoothing_px: float = COARSE_SMOOTHING_PX, framing: Framing = FRAMING):
         self.backend = backend
         self.detector = detector or FaceDetector()
         self.flip_average = flip_average
         self.coarse_smoothing_px = coarse_smoothing_px
+        self.framing = framing
 
     @classmethod
     def from_pretrained(cls, source: str | Path | None = None, revision: str | None = None, backend: str = "auto",
@@ -86,10 +89,11 @@ class FaceReconstructor:
         """source: a local model folder or a Hugging Face repo id (None: $FACERECON_MODEL or the published model,
         falling back to the bundled weights; facerecon.model.hub.resolve_weights). backend: auto (the int8 network on
         a CPU, torch on a CUDA GPU), torch, onnx or onnx-int8 (facerecon.model.backends.load_backend)."""
-        from .model.hub import resolve_weights
+        from .model.hub import read_config, resolve_weights
 
-        return cls(load_backend(resolve_weights(source, revision), backend, device), detector, flip_average,
-                   coarse_smoothing_px)
+        folder = resolve_weights(source, revision)
+        framing = Framing.from_list(read_config(folder)[0].crop_framing)
+        return cls(load_backend(folder, backend, device), detector, flip_average, coarse_smoothing_px, framing)
 
     @property
     def device(self) -> str:
@@ -105,7 +109,7 @@ class FaceReconstructor:
 
     def crop(self, rgb: np.ndarray, faces: list[DetectedFace]) -> Crops:
         """Align each face to the crop template (facerecon.preprocess.align), and sample its texture finer."""
-        affines = np.stack([crop_affine(f.landmarks5) for f in faces])
+        affines = np.stack([crop_affine(f.landmarks5, self.framing) for f in faces])
         return Crops(rgb=np.stack([warp_to_crop(rgb, a) for a in affines]), affines=affines,
                      textures=np.stack([warp_to_crop(rgb, rescale_affine(a, TEXTURE_SCALE), CROP_SIZE * TEXTURE_SCALE)
                                         for a in affines]))

@@ -3,6 +3,9 @@ import pytest
 
 from facerecon.preprocess.align import (
     CANONICAL_LANDMARKS,
+    SMILE_STEADY_FRAMING,
+    TEMPLATE_FRAMING,
+    Framing,
     affine_scale,
     apply_affine,
     crop_affine,
@@ -15,9 +18,32 @@ def test_crop_affine_recovers_a_similarity_exactly():
     angle, scale, shift = np.radians(20), 2.5, np.array([300.0, 120.0])
     rot = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
     image_points = (CANONICAL_LANDMARKS @ rot.T) * scale + shift
-    affine = crop_affine(image_points)
-    np.testing.assert_allclose(apply_affine(affine, image_points), CANONICAL_LANDMARKS, atol=1e-9)
-    assert affine_scale(affine) == pytest.approx(1 / scale)
+    for weights in (TEMPLATE_FRAMING.weights, SMILE_STEADY_FRAMING.weights, (1, 2, 3, 4, 5)):
+        affine = crop_affine(image_points, Framing(weights))  # exact points: any weights give the one similarity
+        np.testing.assert_allclose(apply_affine(affine, image_points), CANONICAL_LANDMARKS, atol=1e-9)
+        assert affine_scale(affine) == pytest.approx(1 / scale)
+
+
+def test_the_framings_scale_zooms_about_the_weighted_centre_of_the_template():
+    framing = SMILE_STEADY_FRAMING
+    affine = crop_affine(CANONICAL_LANDMARKS, framing)
+    centre = np.average(CANONICAL_LANDMARKS, axis=0, weights=framing.weights)
+    np.testing.assert_allclose(apply_affine(affine, CANONICAL_LANDMARKS),
+                               centre + framing.scale * (CANONICAL_LANDMARKS - centre), atol=1e-9)
+    assert Framing.from_list(framing.to_list()) == framing
+
+
+def test_a_smile_moves_the_smile_steady_framing_less():
+    """Mouth corners pulled out and up (a smile): the eyes and nose move less in the crop when the corners weigh
+    less in the fit."""
+    smiling = CANONICAL_LANDMARKS.copy()
+    smiling[3] += [-8.0, -5.0]
+    smiling[4] += [8.0, -5.0]
+    upper = slice(0, 3)
+    moved = {f: np.linalg.norm(apply_affine(crop_affine(smiling, f), smiling[upper])
+                               - apply_affine(crop_affine(CANONICAL_LANDMARKS, f), CANONICAL_LANDMARKS[upper]),
+                               axis=1).mean() for f in (TEMPLATE_FRAMING, SMILE_STEADY_FRAMING)}
+    assert moved[SMILE_STEADY_FRAMING] < 0.5 * moved[TEMPLATE_FRAMING]
 
 
 def test_warp_follows_the_pixel_centre_convention():

@@ -140,6 +140,24 @@ def test_bad_config_names_the_file(saved):
     (saved / "config.json").write_text(json.dumps({"fpn_width": 8, "bogus": 1}))
     with pytest.raises(ModelFileError, match="bogus"):
         load_pretrained(saved)
+    (saved / "config.json").write_text(json.dumps({"fpn_width": 8, "crop_framing": [1, 1, 1, 0, 1]}))
+    with pytest.raises(ModelFileError, match="crop_framing"):
+        load_pretrained(saved)
+
+
+def test_a_model_is_run_on_crops_framed_as_its_config_says(tmp_path):
+    from facerecon.predictor import FaceReconstructor
+    from facerecon.preprocess.align import SMILE_STEADY_FRAMING, TEMPLATE_FRAMING
+
+    model = tiny_model(4)
+    old = save_pretrained(model, tmp_path / "old")
+    config = json.loads((old / "config.json").read_text())
+    del config["crop_framing"]  # written before the framing was kept: trained on the template framing
+    (old / "config.json").write_text(json.dumps(config))
+    model.config.crop_framing = SMILE_STEADY_FRAMING.to_list()
+    new = save_pretrained(model, tmp_path / "new")
+    assert FaceReconstructor.from_pretrained(old, backend="torch").framing == TEMPLATE_FRAMING
+    assert FaceReconstructor.from_pretrained(new, backend="torch").framing == SMILE_STEADY_FRAMING
 
 
 def test_mismatched_weights_name_the_tensor(saved):

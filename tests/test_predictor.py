@@ -62,8 +62,8 @@ def test_trained_model_agrees_with_mediapipe_on_a_real_photo(reconstructor, dete
     if not shared.is_dir():
         pytest.skip("../shared/data/mediapipe_canonical is needed for the reference mesh topology")
     det = detector.detect(astronaut)[0]
-    ref = label_face(astronaut, det.mesh, det.landmarks5, canonical_triangles(shared.parent))
     f = reconstructor(astronaut, faces=[det])[0]
+    ref = label_face(astronaut, det.mesh, f.crop_affine, canonical_triangles(shared.parent))
     pred, gt = f.mask > 0.5, ref["mediapipe_region"]
     iou = (pred & gt).sum() / (pred | gt).sum()
     both = pred & gt

@@ -5,8 +5,8 @@ import cv2
 import numpy as np
 import pytest
 
-from facerecon.data.shards import list_shards, shard_source
-from facerecon.preprocess.align import CANONICAL_LANDMARKS, crop_affine
+from facerecon.data.shards import list_shards, shard_framing, shard_source
+from facerecon.preprocess.align import CANONICAL_LANDMARKS, FRAMING, crop_affine
 
 
 @pytest.fixture(scope="module")
@@ -70,6 +70,7 @@ def test_synth_command_writes_resumable_shards(tmp_path, shared_data):
     with np.load(shards[0]) as z:
         assert z["image"].shape == (3, 256, 256, 3) and z["coarse"].dtype == np.float16
     assert shard_source(shards[0]) == f"synth engine {engine.ENGINE_VERSION}"  # what made it, for the training log
+    assert shard_framing(shards[0]) == FRAMING  # how its crops were framed, which the trained network is run with
 
 
 @pytest.mark.slow

@@ -16,8 +16,17 @@ from facerecon.data.pseudo_labels import forehead_band
 from facerecon.data.shards import shard_path, write_shard
 from facerecon.model import FaceReconNet, NetworkConfig
 from facerecon.model.hub import save_pretrained
+from facerecon.preprocess.align import SMILE_STEADY_FRAMING, TEMPLATE_FRAMING
 from facerecon.training.losses import mask_loss
-from facerecon.training.train import ConfigError, ShardData, TrainConfig, compute_losses, flip_averaged, parse_overrides
+from facerecon.training.train import (
+    ConfigError,
+    ShardData,
+    TrainConfig,
+    compute_losses,
+    data_framing,
+    flip_averaged,
+    parse_overrides,
+)
 
 from .conftest import ROOT
 
@@ -38,10 +47,10 @@ def tiny_setup(tmp_path_factory):
                             "coarse": rng.normal(0, 3, (64, 64)).astype(np.float32) * mask,
                             "detail": rng.normal(0, 0.2, (64, 64)).astype(np.float32) * mask,
                             "valid_coarse": mask, "valid_detail": mask, "params": {}})
-        write_shard(shard_path(root / "synth", k), samples, "test noise")
+        write_shard(shard_path(root / "synth", k), samples, "test noise", SMILE_STEADY_FRAMING)
     photos = [{**s, "mask_unlabelled": np.zeros((64, 64), bool), "valid_detail": np.zeros((64, 64), bool),
                "valid_shading": s["mask"]} for s in samples]  # pseudo-labelled: no detail label, skin to shade
-    write_shard(shard_path(root / "real", 0), photos, "test pseudo-labels")
+    write_shard(shard_path(root / "real", 0), photos, "test pseudo-labels", SMILE_STEADY_FRAMING)
     (root / "net.json").write_text(json.dumps(TINY))
     torch.manual_seed(1)
     save_pretrained(FaceReconNet(NetworkConfig.from_dict(TINY)).eval(), root / "teacher")
@@ -74,6 +83,9 @@ def test_interrupted_training_resumes_exactly(tiny_setup, tmp_path, extra):
     assert metrics["val_synth"].keys() == metrics["train_synth"].keys() == {"mask_iou", "coarse_mae_px", "detail_corr"}
     out = train(tiny_setup, tmp_path / "interrupted", *extra)
     assert "resumed from" in out
+    # the network is run on crops framed as its data's were (random init: the template framing before)
+    config = json.loads((tmp_path / "straight" / "export" / "config.json").read_text())
+    assert config["crop_framing"] == SMILE_STEADY_FRAMING.to_list()
     a = load_file(tmp_path / "straight" / "export" / "model.safetensors")
     b = load_file(tmp_path / "interrupted" / "export" / "model.safetensors")
     assert a.keys() == b.keys() and all((a[k] == b[k]).all() for k in a)
@@ -188,6 +200,19 @@ def test_the_band_above_a_pseudo_labelled_face_carries_no_mask_loss(tmp_path):
     logits = torch.where(torch.from_numpy(band | mask), 20.0, -20.0)[None, None]  # "face" up into the band
     assert mask_loss(logits, b["mask"], b["mask_labelled"]) < 1e-6
     assert mask_loss(logits, b["mask"], torch.ones_like(logits)) > 0.5  # 20 per band pixel, averaged
+
+
+def test_shards_of_two_framings_are_not_trained_on_together(tmp_path):
+    mask = np.ones((16, 16), bool)
+    sample = {"image": np.zeros((16, 16, 3), np.uint8), "mask": mask, "coarse": np.zeros((16, 16), np.float32),
+              "detail": np.zeros((16, 16), np.float32), "valid_coarse": mask, "valid_detail": mask, "params": {}}
+    write_shard(shard_path(tmp_path / "template", 0), [sample], "test")  # as every shard before the framing was kept
+    write_shard(shard_path(tmp_path / "steady", 0), [sample], "test", SMILE_STEADY_FRAMING)
+    template, steady, none = (ShardData([str(tmp_path / d)], 0.0) for d in ("template", "steady", "none"))
+    assert data_framing(template, none, print) == TEMPLATE_FRAMING
+    assert data_framing(steady, steady, print) == SMILE_STEADY_FRAMING
+    with pytest.raises(ConfigError, match="framed 2 ways"):
+        data_framing(steady, template, print)
 
 
 def test_a_recipe_file_sets_the_run_and_later_arguments_override_it(tmp_path):

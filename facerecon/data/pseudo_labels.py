@@ -19,7 +19,7 @@ import cv2
 import numpy as np
 
 from ..errors import FaceReconError
-from ..preprocess.align import CROP_SIZE, affine_scale, apply_affine, crop_affine, warp_to_crop
+from ..preprocess.align import CROP_SIZE, FRAMING, affine_scale, apply_affine, crop_affine, warp_to_crop
 from ..preprocess.detect import FaceDetector
 from ..preprocess.image_io import load_image
 from ..surface.raster import cast_pixels
@@ -49,7 +49,8 @@ def rasterise_mesh(verts: np.ndarray, triangles: np.ndarray, size: int = CROP_SI
 # The labels' version, written into every shard (shards.write_shard); the history is in docs/training.md, "Data":
 # 5 = real_v5, the forehead grown through pixels of the forehead's and the cheeks' colour as smooth as skin.
 # 6 = real_v6, as 5 plus the shading region (valid bit 2).
-LABEL_VERSION = 6
+# 7 = real_v8, as 6 in the smile-steady framing (align.SMILE_STEADY_FRAMING, which the shards now record).
+LABEL_VERSION = 7
 FOREHEAD_REACH = 0.2  # height of the band searched for the forehead's top, in units of the mask's height
 SKIN_DISTANCE = 3.5  # Mahalanobis distance (YCrCb) from a reference skin colour beyond which a pixel is not skin
 SKIN_TEXTURE = 1.4  # fine luminance texture, in units of the face region's median, above which a pixel is hair
@@ -151,12 +152,12 @@ def grow_forehead(image: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.n
     return forehead, unlabelled & band
 
 
-def label_face(rgb: np.ndarray, mesh: np.ndarray, landmarks5: np.ndarray, triangles: np.ndarray,
+def label_face(rgb: np.ndarray, mesh: np.ndarray, affine: np.ndarray, triangles: np.ndarray,
                size: int = CROP_SIZE) -> dict:
-    """The crop and its labels. "mask" is the face region to learn: Face Mesh's region with the forehead grown up
-    to the hairline ("mask_unlabelled" says where the hairline is unsure); "mediapipe_region" is Face Mesh's alone,
-    where the coarse depth is labelled; "valid_shading" the skin that the shading loss reads (shading_region)."""
-    affine = crop_affine(landmarks5)
+    """The crop of `affine` (image -> crop, align.crop_affine) and its labels. "mask" is the face region to learn:
+    Face Mesh's region with the forehead grown up to the hairline ("mask_unlabelled" says where the hairline is
+    unsure); "mediapipe_region" is Face Mesh's alone, where the coarse depth is labelled; "valid_shading" the skin
+    that the shading loss reads (shading_region)."""
     verts = np.column_stack([apply_affine(affine, mesh[:, :2]), mesh[:, 2] * affine_scale(affine)])
     region, coarse = rasterise_mesh(verts, triangles, size)
     image = warp_to_crop(rgb, affine, size)
@@ -164,7 +165,7 @@ def label_face(rgb: np.ndarray, mesh: np.ndarray, landmarks5: np.ndarray, triang
     return {"image": image, "mask": region | forehead, "mask_unlabelled": unlabelled, "mediapipe_region": region,
             "coarse": coarse, "detail": np.zeros((size, size), np.float32), "valid_coarse": region,
             "valid_detail": np.zeros((size, size), bool),
-            "valid_shading": shading_region(image, region | forehead, verts), "crop_affine": affine}
+            "valid_shading": shading_region(image, region | forehead, verts)}
 
 
 def pseudo_label_photos(photos: list[Path], out_dir: Path, split: str = "all", shard_size: int = 200) -> int:
@@ -186,14 +187,13 @@ def pseudo_label_photos(photos: list[Path], out_dir: Path, split: str = "all", s
         if not faces:
             print(f"skip {f}: no face mesh")
             continue
-        sample = label_face(rgb, faces[0].mesh, faces[0].landmarks5, triangles)
+        sample = label_face(rgb, faces[0].mesh, crop_affine(faces[0].landmarks5, FRAMING), triangles)
         sample["params"] = {"source": f.name}
-        del sample["crop_affine"]
         samples.append(sample)
         n += 1
         if len(samples) == shard_size:
-            write_shard(shard_path(out_dir, n_shard), samples, f"pseudo-labels {LABEL_VERSION}")
+            write_shard(shard_path(out_dir, n_shard), samples, f"pseudo-labels {LABEL_VERSION}", FRAMING)
             samples, n_shard = [], n_shard + 1
     if samples:
-        write_shard(shard_path(out_dir, n_shard), samples, f"pseudo-labels {LABEL_VERSION}")
+        write_shard(shard_path(out_dir, n_shard), samples, f"pseudo-labels {LABEL_VERSION}", FRAMING)
     return n

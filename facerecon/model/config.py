@@ -26,6 +26,14 @@ class NetworkConfig:
     # Extension beyond the paper's topology (docs/representation.md): a full-resolution stage that sees the crop
     # and adds a residual to the detail U-Net's upsampled output, so the detail is decided at 256x256.
     full_res_detail: bool = False
+    # How the crops it was trained on were framed (facerecon.preprocess.align.Framing as [w_1 .. w_5, scale]): it is
+    # run on crops framed the same way. Configs that do not say were trained on the template framing.
+    crop_framing: list[float] = field(default_factory=lambda: [1.0, 1.0, 1.0, 1.0, 1.0, 1.0])
+
+    def __post_init__(self):
+        framing = self.crop_framing
+        if len(framing) != 6 or not all(isinstance(v, (int, float)) and v > 0 for v in framing):
+            raise ValueError(f"crop_framing must be five landmark weights and a scale, all > 0, not {framing!r}")
 
     @classmethod
     def full_width(cls) -> NetworkConfig:

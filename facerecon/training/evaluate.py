@@ -38,7 +38,7 @@ from ..data.relief import relabelled
 from ..errors import FaceReconError
 from ..model.hub import read_config, resolve_weights
 from ..predictor import COARSE_SMOOTHING_PX, FaceReconstructor
-from ..preprocess.align import affine_scale, apply_affine
+from ..preprocess.align import TEMPLATE_FRAMING, Framing, affine_scale, apply_affine
 from ..result import FaceReconstruction
 from ..surface.export import export_face
 from ..surface.raster import sample_bilinear
@@ -51,8 +51,10 @@ SYNTH_VAL_SEED = 2  # the evaluation set; training renders use other seeds (1, 3
 BETWEEN_FACES_MAX = 100  # faces whose detail maps between_faces_r compares pairwise (4,950 pairs)
 
 
-def evaluation_renderer(data_dir: Path | None = None, textures: Path | None = None) -> Renderer:
-    """The renderer of the synthetic evaluation faces (textures: the skin set; None = procedural skin)."""
+def evaluation_renderer(data_dir: Path | None = None, textures: Path | None = None,
+                        framing: Framing = TEMPLATE_FRAMING) -> Renderer:
+    """The renderer of the synthetic evaluation faces (textures: the skin set; None = procedural skin), its crops
+    framed as the model's (FaceReconstructor.framing)."""
     from ..data.synth.engine import background_photos
     from ..data.synth.face_model import FaceModel, default_data_dir
     from ..data.synth.render import Renderer
@@ -60,7 +62,8 @@ def evaluation_renderer(data_dir: Path | None = None, textures: Path | None = No
 
     data_dir = Path(data_dir or default_data_dir())
     return Renderer(FaceModel.load(data_dir / "ict_facekit" / "ict_facekit_head_f16.npz"),
-                    background_photos(data_dir, limit=50), skin=SkinTextures.load(textures) if textures else None)
+                    background_photos(data_dir, limit=50), skin=SkinTextures.load(textures) if textures else None,
+                    framing=framing)
 
 
 def synthetic_metrics(rec: FaceReconstructor, count: int, data_dir: Path | None,
@@ -71,7 +74,7 @@ def synthetic_metrics(rec: FaceReconstructor, count: int, data_dir: Path | None,
     from ..data.synth.face_model import default_data_dir
 
     data_dir = Path(data_dir or default_data_dir())
-    renderer = evaluation_renderer(data_dir, textures)
+    renderer = evaluation_renderer(data_dir, textures, rec.framing)
     triangles = canonical_triangles(data_dir)
     per_face = defaultdict(list)  # metric -> one value per face that has it
     predicted_maps, label_maps = [], []  # (detail, where it counts) of the first faces, for between_faces_r
@@ -248,7 +251,7 @@ def real_face(rgb: np.ndarray, face: FaceReconstruction, det, triangles: np.ndar
     at the landmarks, and the mean magnitude of the detail inside the mask (crop px)."""
     from ..data.pseudo_labels import label_face
 
-    ref = label_face(rgb, det.mesh, det.landmarks5, triangles)
+    ref = label_face(rgb, det.mesh, face.crop_affine, triangles)
     pred, region = face.mask > 0.5, ref["mediapipe_region"]
     labelled = pred & ~ref["mask_unlabelled"]
     m = {"iou": float((pred & region).sum() / max((pred | region).sum(), 1)),

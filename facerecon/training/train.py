@@ -34,9 +34,18 @@ from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from ..data.augment import add_thin_occluders
 from ..data.relief import split_relief
-from ..data.shards import MASK_UNLABELLED, VALID_COARSE, VALID_DETAIL, VALID_SHADING, list_shards, shard_source
+from ..data.shards import (
+    MASK_UNLABELLED,
+    VALID_COARSE,
+    VALID_DETAIL,
+    VALID_SHADING,
+    list_shards,
+    shard_framing,
+    shard_source,
+)
 from ..model import FaceReconNet, NetworkConfig
 from ..model.backends import pick_device
+from ..preprocess.align import Framing
 from .losses import mask_loss, masked_smooth_l1, shading_loss
 
 CACHE = Path.home() / ".cache" / "facerecon"
@@ -157,9 +166,11 @@ class ShardData:
     def __init__(self, dirs: list[str], val_fraction: float, limit: int = 0):
         parts = {k: [] for k in ("image", "mask", "coarse", "detail", "valid")}
         self.sources: set[str] = set()  # what made the shards (engine or label versions), for the log
+        self.framings: set[Framing] = set()  # how their crops were framed: the network learns it
         for d in dirs:
             for path in list_shards(Path(d)):
                 self.sources.add(shard_source(path))
+                self.framings.add(shard_framing(path))
                 with np.load(path) as z:
                     for k in parts:
                         parts[k].append(z[k])
@@ -377,6 +388,17 @@ def extended(trained: FaceReconNet, config: NetworkConfig, log: Callable[[str], 
     return model
 
 
+def data_framing(synth: ShardData, real: ShardData, log: Callable[[str], None]) -> Framing:
+    """The one framing of all training shards, which the trained network is then run with (its config says it)."""
+    framings = synth.framings | real.framings
+    if len(framings) > 1:
+        raise ConfigError(f"the training shards were framed {len(framings)} ways ({', '.join(map(str, framings))}): "
+                          "train on shards of one framing (re-render or re-label the older ones)")
+    framing = framings.pop()
+    log(f"crops framed with landmark weights {framing.weights}, scale {framing.scale}")
+    return framing
+
+
 def save_checkpoint(out: Path, cfg: TrainConfig, model: FaceReconNet, optimizer: torch.optim.Optimizer,
                     ema: AveragedModel | None, step: int, samples_seen: int) -> None:
     """out/checkpoint.pt (written atomically: everything a resume needs) and out/export/ (the weights that are
@@ -427,6 +449,7 @@ def main(overrides: list[str] | None = None) -> int:
     ckpt_path = out / "checkpoint.pt"
     ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=True) if ckpt_path.exists() else None
     model = initial_model(cfg, ckpt, log)
+    model.config.crop_framing = data_framing(synth, real, log).to_list()
     teacher = None
     if cfg.flip_teacher:
         from ..model.hub import load_pretrained

@@ -52,7 +52,7 @@ def _render_shard(job: tuple[Path, int, int, int, int]) -> int:
     out_dir, index, seed, count, shard_size = job
     first = index * shard_size
     samples = [asdict(_renderer.render(sample_seed(seed, i))) for i in range(first, min(first + shard_size, count))]
-    write_shard(shard_path(out_dir, index), samples, f"synth engine {ENGINE_VERSION}")
+    write_shard(shard_path(out_dir, index), samples, f"synth engine {ENGINE_VERSION}", _renderer.framing)
     return len(samples)
 
 

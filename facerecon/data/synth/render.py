@@ -16,7 +16,7 @@ import cv2
 import numpy as np
 import open3d as o3d
 
-from ...preprocess.align import CROP_SIZE, apply_affine, crop_affine, rescale_affine
+from ...preprocess.align import CROP_SIZE, FRAMING, Framing, apply_affine, crop_affine, rescale_affine
 from ...surface.raster import cast_rays
 from ..relief import blur_within
 from . import appearance
@@ -29,7 +29,7 @@ CAVITY_PX = 2.0  # the surroundings a crease's depth is measured against (crop p
 FOCAL = 1000.0  # photo pixels per unit of x / -z (any value: the crop rescales)
 # The engine's version, written into every shard it renders (shards.write_shard): bump it whenever a render with the
 # same seed changes. Its history (which commit, what changed) is in docs/training.md, "Engine versions".
-ENGINE_VERSION = 7
+ENGINE_VERSION = 8
 
 
 @dataclass(frozen=True)
@@ -152,10 +152,11 @@ class Renderer:
     camera_effects, labels. Each stage draws from the one RNG in this order, so a seed always gives the same sample."""
 
     def __init__(self, model: FaceModel, photos: list[np.ndarray] | None = None, size: int = CROP_SIZE,
-                 skin: SkinTextures | None = None, scene: SceneConfig | None = None):
+                 skin: SkinTextures | None = None, scene: SceneConfig | None = None, framing: Framing = FRAMING):
         """photos: background sources; skin: portrait textures (facerecon.data.synth.textures), else procedural
-        skin; scene: the distributions (SceneConfig's defaults are the engine's)."""
-        self.model, self.photos, self.size = model, photos or [], size
+        skin; scene: the distributions (SceneConfig's defaults are the engine's); framing: how the crop is fitted
+        to the detected landmarks (align.FRAMING for training data; a model's own to evaluate it)."""
+        self.model, self.photos, self.size, self.framing = model, photos or [], size, framing
         self.skin = None if skin is None else SkinTextures(flatten_shading(skin.images), skin.ict_uv)
         self.scene = scene or SceneConfig()
 
@@ -201,7 +202,7 @@ class Renderer:
         lm_photo = photo.photo_points(lm_world)
         iod = np.linalg.norm(lm_photo[1] - lm_photo[0])
         detected = lm_photo + rng.normal(0, self.scene.detector_noise * max(iod, 1e-3), lm_photo.shape)
-        cam = CropCamera(FOCAL, rescale_affine(crop_affine(detected), s / CROP_SIZE), s)
+        cam = CropCamera(FOCAL, rescale_affine(crop_affine(detected, self.framing), s / CROP_SIZE), s)
         face_point = lm_world.mean(0)
         return _View(cam, lm_world, detected, face_point, cam.crop_px_per_cm(face_point), cam.crop_frame())
 
