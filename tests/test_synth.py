@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from facerecon.data.shards import list_shards, shard_framing, shard_source
-from facerecon.preprocess.align import CANONICAL_LANDMARKS, FRAMING, crop_affine
+from facerecon.preprocess.align import CANONICAL_LANDMARKS, FRAMING, SMILE_STEADY_FRAMING, crop_affine
 
 
 @pytest.fixture(scope="module")
@@ -71,6 +71,9 @@ def test_synth_command_writes_resumable_shards(tmp_path, shared_data):
         assert z["image"].shape == (3, 256, 256, 3) and z["coarse"].dtype == np.float16
     assert shard_source(shards[0]) == f"synth engine {engine.ENGINE_VERSION}"  # what made it, for the training log
     assert shard_framing(shards[0]) == FRAMING  # how its crops were framed, which the trained network is run with
+    with pytest.raises(ValueError, match="another framing"):  # a resume may not mix two framings in one folder
+        engine.synthesise(tmp_path, count=8, seed=0, workers=1, data_dir=shared_data, shard_size=3,
+                          framing=SMILE_STEADY_FRAMING)
 
 
 @pytest.mark.slow

@@ -161,8 +161,10 @@ def _evaluate(args: argparse.Namespace) -> int:
 def _synth(args: argparse.Namespace) -> int:
     from ..data.shards import list_shards
     from ..data.synth.engine import preview_grid, synthesise
+    from ..preprocess.align import FRAMINGS
 
-    rate = synthesise(args.out, args.count, args.seed, args.workers, args.data, textures=args.textures)
+    rate = synthesise(args.out, args.count, args.seed, args.workers, args.data, textures=args.textures,
+                      framing=FRAMINGS[args.framing])
     print(f"{rate:.1f} samples/s")
     if args.preview:
         print(f"preview: {preview_grid(list_shards(args.out)[0], args.preview)}")
@@ -171,8 +173,9 @@ def _synth(args: argparse.Namespace) -> int:
 
 def _pseudo_label(args: argparse.Namespace) -> int:
     from ..data.pseudo_labels import pseudo_label_photos
+    from ..preprocess.align import FRAMINGS
 
-    n = pseudo_label_photos(args.photos, args.out, args.split)
+    n = pseudo_label_photos(args.photos, args.out, args.split, framing=FRAMINGS[args.framing])
     print(f"{n} photos labelled into {args.out}")
     return 0
 
@@ -196,6 +199,15 @@ def _train(args: argparse.Namespace) -> int:
 def _flip_arg(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-flip-average", dest="flip_average", action="store_false",
                    help="run the network once per face, not also on the mirrored crop (half the network time)")
+
+
+def _framing_arg(p: argparse.ArgumentParser) -> None:
+    from ..preprocess.align import FRAMING, FRAMINGS
+
+    default = next(name for name, framing in FRAMINGS.items() if framing == FRAMING)
+    p.add_argument("--framing", choices=sorted(FRAMINGS), default=default,
+                   help=f"how each crop is fitted to its five landmarks (facerecon.preprocess.align; default "
+                        f"{default}: the bundled weights'); a network is trained on one framing and run with it")
 
 
 def _model_args(p: argparse.ArgumentParser) -> None:
@@ -278,6 +290,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--data", type=Path, default=None, help="the shared data folder (default ../shared/data)")
     s.add_argument("--preview", type=Path, default=None, help="write image | mask | depth | detail of a few samples")
     s.add_argument("--textures", type=Path, default=None, help="portrait skin textures (python -m facerecon textures)")
+    _framing_arg(s)
     s.set_defaults(func=_synth)
 
     s = sub.add_parser("pseudo-label", parents=[common],
@@ -286,6 +299,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--out", type=Path, required=True)
     s.add_argument("--split", choices=["train", "heldout", "all"], default="all",
                    help="train: leave out the fixed evaluation photos; heldout: only those")
+    _framing_arg(s)
     s.set_defaults(func=_pseudo_label)
 
     s = sub.add_parser("textures", parents=[common], help="unwrap portraits into skin textures for the synthetic faces")

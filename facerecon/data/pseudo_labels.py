@@ -19,7 +19,7 @@ import cv2
 import numpy as np
 
 from ..errors import FaceReconError
-from ..preprocess.align import CROP_SIZE, FRAMING, affine_scale, apply_affine, crop_affine, warp_to_crop
+from ..preprocess.align import CROP_SIZE, FRAMING, Framing, affine_scale, apply_affine, crop_affine, warp_to_crop
 from ..preprocess.detect import FaceDetector
 from ..preprocess.image_io import load_image
 from ..surface.raster import cast_pixels
@@ -49,8 +49,7 @@ def rasterise_mesh(verts: np.ndarray, triangles: np.ndarray, size: int = CROP_SI
 # The labels' version, written into every shard (shards.write_shard); the history is in docs/training.md, "Data":
 # 5 = real_v5, the forehead grown through pixels of the forehead's and the cheeks' colour as smooth as skin.
 # 6 = real_v6, as 5 plus the shading region (valid bit 2).
-# 7 = real_v8, as 6 in the smile-steady framing (align.SMILE_STEADY_FRAMING, which the shards now record).
-LABEL_VERSION = 7
+LABEL_VERSION = 6
 FOREHEAD_REACH = 0.2  # height of the band searched for the forehead's top, in units of the mask's height
 SKIN_DISTANCE = 3.5  # Mahalanobis distance (YCrCb) from a reference skin colour beyond which a pixel is not skin
 SKIN_TEXTURE = 1.4  # fine luminance texture, in units of the face region's median, above which a pixel is hair
@@ -168,8 +167,10 @@ def label_face(rgb: np.ndarray, mesh: np.ndarray, affine: np.ndarray, triangles:
             "valid_shading": shading_region(image, region | forehead, verts)}
 
 
-def pseudo_label_photos(photos: list[Path], out_dir: Path, split: str = "all", shard_size: int = 200) -> int:
-    """Label the largest face of every photo (folders are expanded to their .jpg/.png files).
+def pseudo_label_photos(photos: list[Path], out_dir: Path, split: str = "all", shard_size: int = 200,
+                        framing: Framing = FRAMING) -> int:
+    """Label the largest face of every photo (folders are expanded to their .jpg/.png files), its crop framed by
+    `framing` (align.Framing).
 
     split: "train" skips the held-out photos, "heldout" keeps only them, "all" takes everything.
     """
@@ -187,13 +188,13 @@ def pseudo_label_photos(photos: list[Path], out_dir: Path, split: str = "all", s
         if not faces:
             print(f"skip {f}: no face mesh")
             continue
-        sample = label_face(rgb, faces[0].mesh, crop_affine(faces[0].landmarks5, FRAMING), triangles)
+        sample = label_face(rgb, faces[0].mesh, crop_affine(faces[0].landmarks5, framing), triangles)
         sample["params"] = {"source": f.name}
         samples.append(sample)
         n += 1
         if len(samples) == shard_size:
-            write_shard(shard_path(out_dir, n_shard), samples, f"pseudo-labels {LABEL_VERSION}", FRAMING)
+            write_shard(shard_path(out_dir, n_shard), samples, f"pseudo-labels {LABEL_VERSION}", framing)
             samples, n_shard = [], n_shard + 1
     if samples:
-        write_shard(shard_path(out_dir, n_shard), samples, f"pseudo-labels {LABEL_VERSION}", FRAMING)
+        write_shard(shard_path(out_dir, n_shard), samples, f"pseudo-labels {LABEL_VERSION}", framing)
     return n

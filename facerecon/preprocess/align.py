@@ -54,8 +54,10 @@ TEMPLATE_FRAMING = Framing()
 # evaluation faces 10.63 against 10.83), which the scale gives back (docs/quality.md, "Framing that a smile does
 # not move").
 SMILE_STEADY_FRAMING = Framing((1.0, 1.0, 1.0, 0.25, 0.25), 1.019)
-# What new data is framed with: the synthetic engine and the pseudo-labels.
-FRAMING = SMILE_STEADY_FRAMING
+FRAMINGS = {"template": TEMPLATE_FRAMING, "smile-steady": SMILE_STEADY_FRAMING}  # by name, for the command line
+# The bundled weights' framing: what new data (the synthetic engine, the pseudo-labels) is framed with unless told
+# otherwise, so that it fine-tunes them.
+FRAMING = TEMPLATE_FRAMING
 
 
 def similarity_lstsq(src: np.ndarray, dst: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:

@@ -10,7 +10,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from ..shards import list_shards, shard_path, write_shard
+from ...preprocess.align import FRAMING, Framing
+from ..shards import list_shards, shard_framing, shard_path, write_shard
 from ..splits import is_held_out
 from .face_model import FaceModel, default_data_dir
 from .render import ENGINE_VERSION, Renderer
@@ -32,7 +33,7 @@ def background_photos(data_dir: Path, limit: int = 300) -> list[np.ndarray]:
 _THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
 
-def _init(data_dir: Path, textures: Path | None, started: mp.Value, workers: int) -> None:
+def _init(data_dir: Path, textures: Path | None, framing: Framing, started: mp.Value, workers: int) -> None:
     global _renderer
     with started.get_lock():
         k, started.value = started.value, started.value + 1
@@ -40,7 +41,8 @@ def _init(data_dir: Path, textures: Path | None, started: mp.Value, workers: int
     os.sched_setaffinity(0, cores[k * len(cores) // workers:(k + 1) * len(cores) // workers] or [cores[k % len(cores)]])
     cv2.setNumThreads(1)
     _renderer = Renderer(FaceModel.load(data_dir / "ict_facekit" / "ict_facekit_head_f16.npz"),
-                         background_photos(data_dir), skin=SkinTextures.load(textures) if textures else None)
+                         background_photos(data_dir), skin=SkinTextures.load(textures) if textures else None,
+                         framing=framing)
 
 
 def sample_seed(seed: int, index: int) -> int:
@@ -75,22 +77,26 @@ def preview_grid(shard: Path, path: Path, rows: int = 6) -> Path:
 
 
 def synthesise(out_dir: Path, count: int, seed: int, workers: int, data_dir: Path | None = None,
-               shard_size: int = SHARD_SIZE, textures: Path | None = None) -> float:
+               shard_size: int = SHARD_SIZE, textures: Path | None = None, framing: Framing = FRAMING) -> float:
     """Render `count` samples; shards already on disk are kept (resume). Returns samples per second.
 
     Sample i of the run is rendered from seed * 10^7 + i, whichever worker renders it: the output depends on
-    (seed, count, shard_size, textures) only. textures: a SkinTextures file (`python -m facerecon textures`)."""
+    (seed, count, shard_size, textures, framing) only. textures: a SkinTextures file (`python -m facerecon
+    textures`); framing: how each crop is fitted to its landmarks (align.Framing)."""
     data_dir = Path(data_dir) if data_dir else default_data_dir()
     out_dir.mkdir(parents=True, exist_ok=True)
     n_shards = -(-count // shard_size)
     done = {p.name for p in list_shards(out_dir)}
+    other = {shard_framing(p) for p in list_shards(out_dir)} - {framing}
+    if other:  # a run resumed with another framing would leave shards that cannot be trained on together
+        raise ValueError(f"{out_dir} holds shards of another framing ({other.pop()}): render into a new folder")
     jobs = [(out_dir, i, seed, count, shard_size) for i in range(n_shards) if shard_path(out_dir, i).name not in done]
     t0, rendered = time.perf_counter(), 0
     ctx = mp.get_context("spawn")
     saved = {k: os.environ.get(k) for k in _THREAD_VARS}
     os.environ.update(dict.fromkeys(_THREAD_VARS, str(max(1, len(os.sched_getaffinity(0)) // workers))))
     try:
-        pool = ctx.Pool(workers, initializer=_init, initargs=(data_dir, textures, ctx.Value("i", 0), workers))
+        pool = ctx.Pool(workers, initializer=_init, initargs=(data_dir, textures, framing, ctx.Value("i", 0), workers))
     finally:
         for k, v in saved.items():
             if v is None:
