@@ -78,7 +78,7 @@ def main() -> None:
         if detections:
             face = rec(rgb, faces=detections[:1])[0]
             real.append((face.crop_rgb, face.mask > 0.5))
-    renderer = evaluation_renderer(data, args.textures if args.textures.exists() else None)
+    renderer = evaluation_renderer(data, args.textures if args.textures.exists() else None, rec.framing)
     samples = [renderer.render(sample_seed(SYNTH_VAL_SEED, i)) for i in range(args.count)]
     synthetic = [(s.image, s.mask) for s in samples]
     deepest = np.median([-s.detail.min() for s in samples])

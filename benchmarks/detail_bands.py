@@ -51,9 +51,9 @@ def main() -> None:
     parser.add_argument("--textures", type=Path, default=Path.home() / ".cache/facerecon/skin_frll_heldout.npz")
     args = parser.parse_args()
     data = default_data_dir()
-    renderer = evaluation_renderer(data, args.textures if args.textures.exists() else None)
-    samples = [renderer.render(sample_seed(SYNTH_VAL_SEED, i)) for i in range(args.count)]
     rec = FaceReconstructor.from_pretrained(args.model, flip_average=False)
+    renderer = evaluation_renderer(data, args.textures if args.textures.exists() else None, rec.framing)
+    samples = [renderer.render(sample_seed(SYNTH_VAL_SEED, i)) for i in range(args.count)]
     print(f"{args.model}: {args.count} synthetic evaluation faces, "
           f"{'skins from ' + str(args.textures) if args.textures.exists() else 'procedural skin'}, no flip averaging")
     print("| detail correlation | r |\n|---|---|")

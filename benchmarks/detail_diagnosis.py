@@ -58,7 +58,7 @@ def main() -> None:
     args = ap.parse_args()
     rec = FaceReconstructor.from_pretrained(args.model, backend="torch")
     data_dir = default_data_dir()
-    renderer = evaluation_renderer(data_dir, args.textures)
+    renderer = evaluation_renderer(data_dir, args.textures, rec.framing)
     rows = {k: [] for k in ("label", "label_fine", "mesh_fine", "true_fine", "pred", "pred_fine", "gain", "corr")}
     for i in range(args.count):
         s = renderer.render(sample_seed(SYNTH_VAL_SEED, i))

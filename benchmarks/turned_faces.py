@@ -73,7 +73,7 @@ def main() -> None:
     ap.add_argument("--textures", type=Path, default=None)
     args = ap.parse_args()
     rec = FaceReconstructor.from_pretrained(args.model, backend="torch")
-    renderer = evaluation_renderer(default_data_dir(), args.textures)
+    renderer = evaluation_renderer(default_data_dir(), args.textures, rec.framing)
     rows = []
     i = 0
     while len(rows) < args.count:

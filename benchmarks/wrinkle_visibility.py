@@ -60,8 +60,8 @@ def main() -> None:
     parser.add_argument("--textures", type=Path, default=Path.home() / ".cache/facerecon/skin_frll_heldout.npz")
     args = parser.parse_args()
     data = default_data_dir()
-    renderer = evaluation_renderer(data, args.textures if args.textures.exists() else None)
     rec = FaceReconstructor.from_pretrained(args.model)  # the defaults: flip averaging, as `evaluate` reports
+    renderer = evaluation_renderer(data, args.textures if args.textures.exists() else None, rec.framing)
     r, wrinkle_grey, pore_grey, label_std = [], [], [], []
     for i in range(args.count):
         seed = sample_seed(SYNTH_VAL_SEED, i)

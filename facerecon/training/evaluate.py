@@ -38,7 +38,7 @@ from ..data.relief import relabelled
 from ..errors import FaceReconError
 from ..model.hub import read_config, resolve_weights
 from ..predictor import COARSE_SMOOTHING_PX, FaceReconstructor
-from ..preprocess.align import TEMPLATE_FRAMING, Framing, affine_scale, apply_affine
+from ..preprocess.align import FRAMING, Framing, affine_scale, apply_affine
 from ..result import FaceReconstruction
 from ..surface.export import export_face
 from ..surface.raster import sample_bilinear
@@ -52,7 +52,7 @@ BETWEEN_FACES_MAX = 100  # faces whose detail maps between_faces_r compares pair
 
 
 def evaluation_renderer(data_dir: Path | None = None, textures: Path | None = None,
-                        framing: Framing = TEMPLATE_FRAMING) -> Renderer:
+                        framing: Framing = FRAMING) -> Renderer:
     """The renderer of the synthetic evaluation faces (textures: the skin set; None = procedural skin), its crops
     framed as the model's (FaceReconstructor.framing)."""
     from ..data.synth.engine import background_photos
