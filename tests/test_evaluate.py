@@ -4,6 +4,7 @@ its shape but not its relief ratio (skipped without ../shared/data)."""
 import numpy as np
 
 from facerecon.data.synth.render import Renderer
+from facerecon.preprocess.align import FRAMING
 from facerecon.preprocess.detect import FaceDetector
 from facerecon.training import evaluate
 
@@ -14,6 +15,7 @@ class GroundTruth:
 
     def __init__(self, monkeypatch, tilt: float = 0.0, relief: float = 1.0):
         self.tilt, self.relief, self.sample, self.seeds = tilt, relief, None, []
+        self.framing = FRAMING  # the renders' crops are framed as a model's of this framing
         self.detector = FaceDetector()  # the real one: MediaPipe's shape is measured on the rendered crops
         render = Renderer.render
 
