@@ -82,3 +82,32 @@ def test_quantize_command_makes_the_model_auto_then_runs(tmp_path, monkeypatch, 
     assert "no shard_*.npz files there" in capsys.readouterr().err
     assert main(["quantize", "--shards", str(tmp_path / "shards"), "--count", "0", "--model", str(folder)]) == 2
     assert "--count must be at least 1" in capsys.readouterr().err
+
+
+def test_a_one_channel_convolution_split_into_its_taps_gives_the_same_map():
+    """quantize.split_taps: a 3x3 convolution to one channel, as a 1x1 to its 9 taps and their shifted sum."""
+    import onnx
+    import onnxruntime as ort
+    from onnx import TensorProto, helper, numpy_helper
+
+    from facerecon.model.quantize import split_taps
+
+    rng = np.random.default_rng(0)
+    w = rng.normal(size=(1, 5, 3, 3)).astype(np.float32)
+    graph = helper.make_graph(
+        [helper.make_node("Conv", ["x", "w", "b"], ["y"], name="out", kernel_shape=[3, 3], pads=[1, 1, 1, 1]),
+         helper.make_node("Conv", ["x", "w4"], ["z"], name="four", kernel_shape=[3, 3])],  # 4 channels: kept
+        "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 5, 12, 9])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 1, 12, 9]),
+         helper.make_tensor_value_info("z", TensorProto.FLOAT, [1, 4, 10, 7])],
+        [numpy_helper.from_array(w, "w"), numpy_helper.from_array(np.array([0.5], np.float32), "b"),
+         numpy_helper.from_array(rng.normal(size=(4, 5, 3, 3)).astype(np.float32), "w4")])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    x = rng.normal(size=(1, 5, 12, 9)).astype(np.float32)
+    before = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"]).run(None, {"x": x})
+    assert split_taps(model) == 1
+    onnx.checker.check_model(model)
+    assert [n.op_type for n in model.graph.node] == ["Conv", "Conv", "Conv"]
+    after = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"]).run(None, {"x": x})
+    np.testing.assert_allclose(after[0], before[0], atol=1e-5)
+    np.testing.assert_array_equal(after[1], before[1])

@@ -4,7 +4,8 @@ The maps themselves stay float: the output convolution of each head (the only co
 channel) and everything after them (upsampling, scales, the full-resolution residual's sum) are left out,
 because 8 bits over the coarse depth's range (about 190 crop px) would step it by 0.75 px. So is the coarse head
 (FLOAT_MODULES): quantized, it moved the coarse depth more than any other part did (docs/speed.md). Activation
-ranges are calibrated on aligned crops (renders and real portraits) by their extremes.
+ranges are calibrated on aligned crops (renders and real portraits) by their extremes. Those float output
+convolutions are then split into their taps (split_taps), which onnxruntime runs faster.
 
 The quantized file records the SHA-256 of the weights it was made from (metadata `facerecon_weights_sha256`), so a
 stale file is refused rather than run (`check_int8`, read through onnxruntime, so that running it never imports
@@ -59,6 +60,41 @@ def float_nodes(model, modules: tuple[str, ...] = FLOAT_MODULES) -> set[str]:
     return keep | outputs
 
 
+def split_taps(model) -> int:
+    """In place: each 3x3 Conv with one output channel (a head's output, float) becomes a 1x1 Conv to its 9 taps
+    and a fixed 3x3 Conv that adds the taps' maps shifted into place: the same sums, to float rounding. onnxruntime
+    ran the one-channel convolution as an im2col of C x 9 rows per pixel (80 at the detail head's 128x128) and a
+    matrix-vector product; the 1x1 to 9 channels is one matrix product and leaves 9 rows to the sum
+    (docs/speed.md). Returns how many were split."""
+    from onnx import helper, numpy_helper
+
+    graph = model.graph
+    weights = {t.name: t for t in graph.initializer}
+    split = 0
+    for node in list(graph.node):
+        if node.op_type != "Conv" or node.input[1] not in weights:
+            continue
+        w = numpy_helper.to_array(weights[node.input[1]])
+        attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
+        if w.shape[0] != 1 or w.shape[2:] != (3, 3) or attrs.get("group", 1) != 1:
+            continue
+        taps = np.ascontiguousarray(w[0].reshape(w.shape[1], 9).T[:, :, None, None])  # tap k = (k // 3, k % 3)
+        place = np.zeros((1, 9, 3, 3), w.dtype)
+        place[0, np.arange(9), np.arange(9) // 3, np.arange(9) % 3] = 1
+        name = node.name
+        graph.initializer.extend([numpy_helper.from_array(taps, f"{name}_taps_weight"),
+                                  numpy_helper.from_array(place, f"{name}_place_weight")])
+        at = list(graph.node).index(node)
+        graph.node.remove(node)
+        graph.node.insert(at, helper.make_node("Conv", [node.input[0], f"{name}_taps_weight"], [f"{name}_taps"],
+                                               name=f"{name}_taps", kernel_shape=[1, 1]))
+        graph.node.insert(at + 1, helper.make_node("Conv", [f"{name}_taps", f"{name}_place_weight", *node.input[2:]],
+                                                   list(node.output), name=f"{name}_place", **attrs))
+        graph.initializer.remove(weights[node.input[1]])
+        split += 1
+    return split
+
+
 def quantize_int8(float_onnx: Path, out: Path, crops: np.ndarray, weights_file: Path) -> Path:
     """float_onnx (facerecon.model.backends.export_onnx) -> out, int8; crops: N x S x S x 3 uint8 aligned crops for
     calibration. Written atomically."""
@@ -93,6 +129,7 @@ def quantize_int8(float_onnx: Path, out: Path, crops: np.ndarray, weights_file: 
                         calibrate_method=CalibrationMethod.MinMax,
                         nodes_to_exclude=sorted(float_nodes(onnx.load(str(prepared)))))
         model = onnx.load(str(quantized))
+        split_taps(model)
         onnx.helper.set_model_props(model, {DIGEST_KEY: weights_digest(weights_file)})
         out.parent.mkdir(parents=True, exist_ok=True)
         tmp_out = out.with_name(out.name + ".tmp")
