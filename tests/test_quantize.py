@@ -11,6 +11,7 @@ from facerecon.errors import ModelFileError
 from facerecon.model.backends import OnnxBackend, float_onnx, int8_backend, load_backend
 from facerecon.model.hub import INT8_NAME, save_pretrained
 from facerecon.predictor import FaceReconstructor, to_batch
+from facerecon.preprocess.align import SMILE_STEADY_FRAMING
 
 from .conftest import WEIGHTS
 from .test_hub import tiny_model
@@ -82,6 +83,13 @@ def test_quantize_command_makes_the_model_auto_then_runs(tmp_path, monkeypatch, 
     assert "no shard_*.npz files there" in capsys.readouterr().err
     assert main(["quantize", "--shards", str(tmp_path / "shards"), "--count", "0", "--model", str(folder)]) == 2
     assert "--count must be at least 1" in capsys.readouterr().err
+    steady = tmp_path / "steady" / "shard_00000.npz"  # crops framed otherwise than the model's were
+    with np.load(tmp_path / "shards" / "shard_00000.npz") as z:
+        write_shard(steady, [{"image": image, "mask": np.ones((256, 256), np.uint8), "coarse": np.zeros((256, 256)),
+                              "detail": np.zeros((256, 256)), "valid_coarse": True, "valid_detail": True, "params": {}}
+                             for image in z["image"]], "test", SMILE_STEADY_FRAMING)
+    assert main(["quantize", "--shards", str(steady.parent), "--model", str(folder)]) == 2
+    assert "framed" in capsys.readouterr().err
 
 
 def test_a_one_channel_convolution_split_into_its_taps_gives_the_same_map():

@@ -117,18 +117,23 @@ def _export_onnx(args: argparse.Namespace) -> int:
 def _quantize(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from ..data.shards import list_shards
+    from ..data.shards import list_shards, shard_framing
     from ..model.backends import float_onnx
-    from ..model.hub import INT8_NAME, WEIGHTS_NAME, resolve_weights
+    from ..model.hub import INT8_NAME, WEIGHTS_NAME, read_config, resolve_weights
     from ..model.quantize import quantize_int8
+    from ..preprocess.align import Framing
 
     if args.count < 1:
         raise ValueError(f"--count must be at least 1, not {args.count}")
+    folder = resolve_weights(args.model, args.revision)
+    framing = Framing.from_list(read_config(folder)[0].crop_framing)
     crops = []
-    for folder in args.shards:  # the same number of crops from each folder: renders and real portraits alike
-        shards = list_shards(folder)
+    for shard_dir in args.shards:  # the same number of crops from each folder: renders and real portraits alike
+        shards = list_shards(shard_dir)
         if not shards:
-            raise ValueError(f"--shards {folder}: no shard_*.npz files there")
+            raise ValueError(f"--shards {shard_dir}: no shard_*.npz files there")
+        if shard_framing(shards[0]) != framing:  # the activations' ranges are calibrated on crops as it sees them
+            raise ValueError(f"--shards {shard_dir}: framed {shard_framing(shards[0])}, the model {framing}")
         images = []
         for path in shards:  # enough shards to draw from
             with np.load(path) as shard:
@@ -137,7 +142,6 @@ def _quantize(args: argparse.Namespace) -> int:
                 break
         images = np.concatenate(images)
         crops.append(images[np.random.default_rng(0).choice(len(images), min(args.count, len(images)), replace=False)])
-    folder = resolve_weights(args.model, args.revision)
     out = args.out or folder / INT8_NAME
     quantize_int8(float_onnx(folder), out, np.concatenate(crops), folder / WEIGHTS_NAME)
     print(f"wrote {out} (calibrated on {sum(len(c) for c in crops)} crops)")
