@@ -55,7 +55,6 @@ def shard_source(path: Path) -> str:
         return str(z["source"]) if "source" in z.files else "unknown"
 
 
-
 def shard_framing(path: Path) -> Framing:
     with np.load(path) as z:
         return Framing.from_list(z["framing"].tolist()) if "framing" in z.files else TEMPLATE_FRAMING
