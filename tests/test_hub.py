@@ -1,3 +1,4 @@
+import dataclasses
 import json
 import logging
 
@@ -149,13 +150,12 @@ def test_a_model_is_run_on_crops_framed_as_its_config_says(tmp_path):
     from facerecon.predictor import FaceReconstructor
     from facerecon.preprocess.align import SMILE_STEADY_FRAMING, TEMPLATE_FRAMING
 
-    model = tiny_model(4)
-    old = save_pretrained(model, tmp_path / "old")
+    old = save_pretrained(tiny_model(4), tmp_path / "old")
     config = json.loads((old / "config.json").read_text())
     del config["crop_framing"]  # written before the framing was kept: trained on the template framing
     (old / "config.json").write_text(json.dumps(config))
-    model.config.crop_framing = SMILE_STEADY_FRAMING.to_list()
-    new = save_pretrained(model, tmp_path / "new")
+    steady = dataclasses.replace(TINY, crop_framing=SMILE_STEADY_FRAMING.to_list())  # TINY itself is shared
+    new = save_pretrained(FaceReconNet(steady).eval(), tmp_path / "new")
     assert FaceReconstructor.from_pretrained(old, backend="torch").framing == TEMPLATE_FRAMING
     assert FaceReconstructor.from_pretrained(new, backend="torch").framing == SMILE_STEADY_FRAMING
 
