@@ -132,8 +132,9 @@ def _quantize(args: argparse.Namespace) -> int:
         shards = list_shards(shard_dir)
         if not shards:
             raise ValueError(f"--shards {shard_dir}: no shard_*.npz files there")
-        if shard_framing(shards[0]) != framing:  # the activations' ranges are calibrated on crops as it sees them
-            raise ValueError(f"--shards {shard_dir}: framed {shard_framing(shards[0])}, the model {framing}")
+        framed = shard_framing(shards[0])
+        if framed != framing:  # the activations' ranges are calibrated on crops as the model sees them
+            raise ValueError(f"--shards {shard_dir}: framed {framed}, the model {framing}")
         images = []
         for path in shards:  # enough shards to draw from
             with np.load(path) as shard:

@@ -27,7 +27,6 @@ CANONICAL_LANDMARKS: np.ndarray = ((_ARCFACE_112 - _ARCFACE_112[2]) * (64.0 / 35
 MM_PER_CROP_PIXEL = 63.0 / 64.0
 
 
-
 @dataclass(frozen=True)
 class Framing:
     """How a crop is fitted to the five landmarks: each landmark's weight in the least-squares similarity, then a

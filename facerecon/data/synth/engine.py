@@ -86,8 +86,9 @@ def synthesise(out_dir: Path, count: int, seed: int, workers: int, data_dir: Pat
     data_dir = Path(data_dir) if data_dir else default_data_dir()
     out_dir.mkdir(parents=True, exist_ok=True)
     n_shards = -(-count // shard_size)
-    done = {p.name for p in list_shards(out_dir)}
-    other = {shard_framing(p) for p in list_shards(out_dir)} - {framing}
+    existing = list_shards(out_dir)
+    done = {p.name for p in existing}
+    other = {shard_framing(p) for p in existing} - {framing}
     if other:  # a run resumed with another framing would leave shards that cannot be trained on together
         raise ValueError(f"{out_dir} holds shards of another framing ({other.pop()}): render into a new folder")
     jobs = [(out_dir, i, seed, count, shard_size) for i in range(n_shards) if shard_path(out_dir, i).name not in done]
