@@ -184,6 +184,24 @@ def test_detail_label_is_the_wrinkles_of_the_relief():
     assert abs(speckle.mean()) < 0.2 * speckle.std() and 0 < speckle.std() < params["pore_mm"]
 
 
+def test_older_faces_have_deeper_furrows_than_a_linear_age_gives(monkeypatch):
+    """A face's wrinkles are the age-linear ones times 1 + FURROW_GAIN * age^3: the same face (same seed), drawn
+    with and without the gain, differs by that factor alone, and old faces get most of it."""
+    from facerecon.data.synth import detail
+
+    gain, ratios, ages = detail.FURROW_GAIN, [], []
+    for seed in range(8):
+        _, deep, params = displacement_map(np.random.default_rng(seed), footprint=1.0)
+        monkeypatch.setattr(detail, "FURROW_GAIN", 0.0)
+        _, linear, _ = displacement_map(np.random.default_rng(seed), footprint=1.0)
+        monkeypatch.setattr(detail, "FURROW_GAIN", gain)
+        a = params["age"]
+        np.testing.assert_allclose(deep, linear * (1 + gain * a ** 3), rtol=1e-4, atol=1e-6)
+        ratios.append(deep.min() / linear.min())
+        ages.append(a)
+    assert max(ratios) > 1.5 and min(ratios) >= 1.0 and np.argmax(ratios) == np.argmax(ages)
+
+
 def test_the_cheek_bulges_beside_the_nasolabial_fold():
     """Each nasolabial fold (the deepest groove beside the nose) has a bulge (negative depth) on its cheek side,
     further from the face's midline u = 0.5."""
