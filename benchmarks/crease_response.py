@@ -4,8 +4,11 @@ Into each crop (the held-out real portraits, aligned as the predictor aligns the
 render seed 2) a horizontal line is drawn across the forehead, at 15% of the face mask's height from its top and
 20 px in from its sides: the pixels are darkened by a share c (5% or 15%) under a Gaussian profile of sigma 1 px.
 It prints the mean change of the predicted detail on the line (crop px; negative = a groove) beside the depth of the
-synthetic faces' deepest labelled wrinkle. Real creases look like such lines (less light reaches into them); the
-engine's wrinkles shade the renders through the surface normal and, from engine 6 on, darken as occlusion does.
+synthetic faces' deepest labelled wrinkle, and how dark the renders' own grooves are by depth: on the synthetic faces
+inside the mask less a 6-px rim, the luminance against its Gaussian blur of sigma 3 px, averaged over the pixels
+whose wrinkle label, less its own blur, lies in each depth band (how dark a line the renders pair with a groove).
+Real creases look like such lines (less light reaches into them); the engine's wrinkles shade the renders through
+the surface normal and, from engine 6 on, darken as occlusion does.
 
     python benchmarks/crease_response.py [--model weights] [--backend auto] [--count 60]
                                          [--textures ~/.cache/facerecon/skin_frll_heldout.npz]
@@ -60,6 +63,23 @@ def groove_depths(rec: FaceReconstructor, crops: list[tuple[np.ndarray, np.ndarr
     return np.array(out)
 
 
+DEPTH_BANDS = ((0.05, 0.15), (0.15, 0.3), (0.3, 0.5), (0.5, 1.0))  # groove depths, crop px
+
+
+def groove_darkness(samples) -> list[tuple[float, float, float]]:
+    """Per DEPTH_BANDS band: (its share of the skin's pixels, the mean luminance change there, as a share)."""
+    depth, darkness = [], []
+    for s in samples:
+        inside = cv2.erode((s.mask == 1).astype(np.uint8), np.ones((13, 13), np.uint8)) > 0
+        lum = s.image.astype(np.float32).mean(-1) + 1
+        label = s.detail.astype(np.float32)
+        depth.append(-(label - cv2.GaussianBlur(label, (0, 0), 3))[inside])
+        darkness.append((lum / cv2.GaussianBlur(lum, (0, 0), 3) - 1)[inside])
+    depth, darkness = np.concatenate(depth), np.concatenate(darkness)
+    bands = [(depth >= lo) & (depth < hi) for lo, hi in DEPTH_BANDS]
+    return [(b.mean(), float(darkness[b].mean()) if b.any() else float("nan")) for b in bands]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="facerecon/weights")
@@ -89,6 +109,10 @@ def main() -> None:
         r, s = groove_depths(rec, real, c), groove_depths(rec, synthetic, c)
         cells = [f"{d.mean():+.3f} (median {np.median(d):+.3f})" for d in (r, s)]
         print(f"| {c:.0%} | {cells[0]} | {cells[1]} |")
+    print("\n| the renders' grooves, depth (crop px) | share of the skin | luminance against the surroundings |")
+    print("|---|---|---|")
+    for (lo, hi), (share, dark) in zip(DEPTH_BANDS, groove_darkness(samples)):
+        print(f"| {lo}-{hi} | {share:.2%} | {dark:+.1%} |")
 
 
 if __name__ == "__main__":

@@ -184,46 +184,6 @@ def test_detail_label_is_the_wrinkles_of_the_relief():
     assert abs(speckle.mean()) < 0.2 * speckle.std() and 0 < speckle.std() < params["pore_mm"]
 
 
-def test_older_faces_have_deeper_furrows_than_a_linear_age_gives(monkeypatch):
-    """A face's wrinkles are the age-linear ones times 1 + FURROW_GAIN * age^3: the same face (same seed), drawn
-    with and without the gain, differs by that factor alone, and old faces get most of it."""
-    from facerecon.data.synth import detail
-
-    monkeypatch.setattr(detail, "STRAY_CREASES", (0.0, 1, 0.0))  # the age-placed wrinkles alone
-    gain, ratios, ages = detail.FURROW_GAIN, [], []
-    for seed in range(8):
-        _, deep, params = displacement_map(np.random.default_rng(seed), footprint=1.0)
-        monkeypatch.setattr(detail, "FURROW_GAIN", 0.0)
-        _, linear, _ = displacement_map(np.random.default_rng(seed), footprint=1.0)
-        monkeypatch.setattr(detail, "FURROW_GAIN", gain)
-        a = params["age"]
-        np.testing.assert_allclose(deep, linear * (1 + gain * a ** 3), rtol=1e-4, atol=1e-6)
-        ratios.append(deep.min() / linear.min())
-        ages.append(a)
-    assert max(ratios) > 1.5 and min(ratios) >= 1.0 and np.argmax(ratios) == np.argmax(ages)
-
-
-def test_stray_creases_lie_anywhere_on_the_face_and_are_labelled(monkeypatch):
-    """Creases that no anatomy places: straight grooves inside the face's middle, at every angle, their centres
-    spread over it; on a face drawn with them they are in the wrinkle label."""
-    from facerecon.data.synth import detail
-
-    monkeypatch.setattr(detail, "STRAY_CREASES", (1.0, 4, 0.8))
-    rng = np.random.default_rng(0)
-    creases = [c for _ in range(50) for c in detail.stray_creases(rng)]
-    points = np.concatenate([curve for curve, _, _ in creases])
-    assert ((points >= [0.2, 0.3]) & (points <= [0.8, 1.0])).all()
-    assert all(0.1 <= depth <= 0.8 for _, depth, _ in creases)
-    angles = np.array([np.arctan2(*(c[-1] - c[0])[::-1]) % np.pi for c, _, _ in creases])
-    centres = np.array([c.mean(0) for c, _, _ in creases])
-    assert np.histogram(angles, 4, (0, np.pi))[0].min() > 0.1 * len(creases)
-    assert np.histogram2d(*centres.T, 2, [[0.3, 0.7], [0.4, 0.9]])[0].min() > 0.1 * len(creases)
-    _, with_strays, _ = displacement_map(np.random.default_rng(1), footprint=1.0)
-    monkeypatch.setattr(detail, "STRAY_CREASES", (0.0, 1, 0.0))
-    _, without, _ = displacement_map(np.random.default_rng(1), footprint=1.0)
-    assert (with_strays - without).min() < -0.05 and (with_strays - without).max() < 1e-6  # grooves added, nothing else
-
-
 def test_the_cheek_bulges_beside_the_nasolabial_fold():
     """Each nasolabial fold (the deepest groove beside the nose) has a bulge (negative depth) on its cheek side,
     further from the face's midline u = 0.5."""

@@ -18,18 +18,6 @@ TEXTURE_SIZE = 256  # texels across the face tile (the crop shows the tile at ab
 # share of the fold's depth
 CHEEK_BULGE = (0.008, 0.008, (0.5, 1.0))
 PORE_UV, RELIEF_UV = 0.8 / 512, 4.0 / 512  # correlation lengths of pores and micro-relief, in UV units
-# Wrinkles deepen faster than linearly with age: a face of age a (0-1) has its wrinkles' depths times
-# a * (1 + FURROW_GAIN * a^3), up to 3 times deeper on the oldest faces. Without the cubic term (engine 7) the renders
-# held too few deep furrows to teach what a strong dark line means: 0.06% of the skin lay in grooves deeper than
-# 0.3 crop px, and the network read a line 15% darker, which in the renders goes with a groove of 0.5-1 px, as
-# 0.07 px (docs/quality.md, "Engine 9"). The median face (a ~ 0.4) changes by an eighth.
-FURROW_GAIN = 2.0
-# Creases anywhere: on a share of faces, a few straight creases at random places and angles over the face, of any
-# depth up to STRAY_CREASES[2] mm, whatever the age. Anatomical wrinkles sit where they usually are, so a network can
-# paint them there without reading the photo: a line drawn 15% darker across a rendered forehead, which in the renders
-# goes with a groove of 0.5-1 crop px, was read as 0.05 px (benchmarks/crease_response.py). Creases that only the
-# photo can place teach it to read them. (share of faces, most creases per face, deepest mm)
-STRAY_CREASES = (0.5, 4, 0.8)
 
 
 def _uv_to_px(points: np.ndarray) -> np.ndarray:
@@ -93,21 +81,6 @@ def wrinkle_curves(rng: np.random.Generator) -> list[tuple[np.ndarray, float, fl
     return out
 
 
-def stray_creases(rng: np.random.Generator) -> list[tuple[np.ndarray, float, float]]:
-    """(curve in UV, depth in mm, width in UV units) for the creases of one face that no anatomy places
-    (STRAY_CREASES): straight, 0.04-0.2 UV long, anywhere between the eyes' and the mouth's outer bounds."""
-    share, most, deepest = STRAY_CREASES
-    if rng.random() >= share:
-        return []
-    out = []
-    for _ in range(rng.integers(1, most + 1)):
-        centre = rng.uniform([0.3, 0.4], [0.7, 0.9])
-        a, half = rng.uniform(0, np.pi), rng.uniform(0.02, 0.1)
-        step = half * np.array([np.cos(a), np.sin(a)])
-        out.append((_curve(centre - step, centre + step, 0.0), rng.uniform(0.1, deepest), rng.uniform(0.003, 0.006)))
-    return out
-
-
 def displacement_map(rng: np.random.Generator, footprint: float) -> tuple[np.ndarray, np.ndarray, dict]:
     """TEXTURE_SIZE^2 float32 displacements in mm over the face UV tile: the whole relief, its wrinkles alone,
     and their parameters.
@@ -122,15 +95,15 @@ def displacement_map(rng: np.random.Generator, footprint: float) -> tuple[np.nda
     pixel average out instead of aliasing into noise. The filter is folded into each layer's own blur."""
     pixel = 0.5 * footprint
     age = float(rng.beta(1.6, 2.2))  # 0 = smooth young skin, 1 = deep wrinkles
-    depth_scale = age * (1 + FURROW_GAIN * age ** 3)
     pore_mm = float(rng.uniform(0.01, 0.05))
     layers: dict[float, np.ndarray] = {}  # wrinkle width (texels, quantised) -> its strokes, blurred once
-    creases = [(c, depth_scale * d, w) for c, d, w in wrinkle_curves(rng) if rng.random() <= 0.3 + 0.7 * age]
-    for curve, depth, width in creases + stray_creases(rng):
+    for curve, depth, width in wrinkle_curves(rng):
+        if rng.random() > 0.3 + 0.7 * age:
+            continue
         w = max(0.5, round(width * TEXTURE_SIZE * 2) / 2)
         layer = layers.setdefault(w, np.zeros((TEXTURE_SIZE, TEXTURE_SIZE), np.float32))
         # a line of cross-section integral sqrt(2 pi) w D blurred by sigma w has peak D (a Gaussian groove)
-        cv2.polylines(layer, [_uv_to_px(curve)], False, depth * w * np.sqrt(2 * np.pi), thickness=1,
+        cv2.polylines(layer, [_uv_to_px(curve)], False, age * depth * w * np.sqrt(2 * np.pi), thickness=1,
                       lineType=cv2.LINE_AA, shift=4)
     wrinkles = np.zeros((TEXTURE_SIZE, TEXTURE_SIZE), np.float32)
     for w, layer in layers.items():

@@ -29,7 +29,7 @@ CAVITY_PX = 2.0  # the surroundings a crease's depth is measured against (crop p
 FOCAL = 1000.0  # photo pixels per unit of x / -z (any value: the crop rescales)
 # The engine's version, written into every shard it renders (shards.write_shard): bump it whenever a render with the
 # same seed changes. Its history (which commit, what changed) is in docs/training.md, "Engine versions".
-ENGINE_VERSION = 10
+ENGINE_VERSION = 7
 
 
 @dataclass(frozen=True)
