@@ -66,7 +66,7 @@ def groove_depths(rec: FaceReconstructor, crops: list[tuple[np.ndarray, np.ndarr
 DEPTH_BANDS = ((0.05, 0.15), (0.15, 0.3), (0.3, 0.5), (0.5, 1.0))  # groove depths, crop px
 
 
-def groove_darkness(samples) -> list[tuple[float, float, float]]:
+def groove_darkness(samples) -> list[tuple[float, float]]:
     """Per DEPTH_BANDS band: (its share of the skin's pixels, the mean luminance change there, as a share)."""
     depth, darkness = [], []
     for s in samples:
