@@ -1,9 +1,10 @@
-"""Thin occluders: strands fall from the top of the face mask, in the colour of what lies above it."""
+"""Thin occluders: strands fall from the top of the face mask, in the colour of what lies above it. Drawn creases:
+a darker line on the skin with its groove in the label, as deep as the renders' darkness-to-depth relation says."""
 from __future__ import annotations
 
 import numpy as np
 
-from facerecon.data.augment import add_thin_occluders, draw_strands
+from facerecon.data.augment import DARKENING_PER_PX, add_thin_occluders, draw_creases, draw_strands
 
 
 def face_crop() -> tuple[np.ndarray, np.ndarray]:
@@ -44,3 +45,33 @@ def test_a_mask_in_pieces_gets_strands_too():
     out = image.copy()
     draw_strands(np.random.default_rng(0), out, mask)
     assert (out != image).any()
+
+
+def test_creases_darken_the_skin_where_the_label_gets_its_groove():
+    image, mask = face_crop()
+    skin = mask.copy()
+    skin[60:100] = False  # the forehead has no detail label here (say, the hair's edge): nothing may be drawn there
+    images, labels, skins = np.stack([image] * 8), np.zeros((8, 256, 256), np.float32), np.stack([skin] * 8)
+    out, grooved = draw_creases(np.random.default_rng(0), images, labels, skins, 1.0)
+    assert (images == image).all() and (labels == 0).all()  # the inputs are left alone
+    for img, label in zip(out, grooved):
+        darkening = 1 - img.mean(-1) / image.mean(-1)
+        assert (np.abs(darkening[~skin]) < 1e-6).all() and (label[~skin] == 0).all()
+        assert darkening.max() > 0.02 and (label <= 0).all()
+        deepest = np.unravel_index(np.argmin(label), label.shape)
+        assert darkening[deepest] > 0.5 * darkening.max()  # the groove is where the line is dark
+        line = darkening > 0.5 * darkening.max()
+        # a line c darker is a groove c / DARKENING_PER_PX deep, up to the drawn spread (20%) and the pixel rounding
+        ratio = -label[line].sum() / (darkening[line].sum() / DARKENING_PER_PX)
+        assert 0.4 < ratio < 2.0, ratio
+
+
+def test_no_creases_without_a_labelled_skin_or_at_prob_zero():
+    image, mask = face_crop()
+    images, labels = np.stack([image] * 4), np.zeros((4, 256, 256), np.float32)
+    rng = np.random.default_rng(0)
+    out, grooved = draw_creases(rng, images, labels, np.zeros((4, 256, 256), bool), 1.0)
+    assert (out == images).all() and (grooved == 0).all()  # a real photo: no detail label, no creases
+    state = rng.bit_generator.state
+    out, grooved = draw_creases(rng, images, labels, np.stack([mask] * 4), 0.0)
+    assert (out == images).all() and (grooved == 0).all() and rng.bit_generator.state == state

@@ -32,7 +32,7 @@ import torch.distributed as dist
 from torch.nn import functional as F
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
-from ..data.augment import add_thin_occluders
+from ..data.augment import add_thin_occluders, draw_creases
 from ..data.relief import split_relief
 from ..data.shards import (
     MASK_UNLABELLED,
@@ -81,6 +81,8 @@ class TrainConfig:
     shading_weight: float = 0.0
     shading_band_px: float = 2.0
     thin_occluders: float = 0.25  # share of crops with hair strands drawn over them, half that with glasses rims
+    drawn_creases: float = 0.0  # share of the rendered crops with creases drawn on the skin, their grooves in the
+    # label (facerecon.data.augment.draw_creases)
     coarse_shift_invariant: bool = True  # coarse loss ignores each sample's depth offset
     # Flip distillation (issue 27): a model folder (or "bundled") whose flip-averaged outputs (flip_averaged) the
     # network is also pulled towards, with the labels' losses and weights, at flip_teacher_weight: one pass learns
@@ -185,20 +187,24 @@ class ShardData:
         return len(self.train_idx)
 
     def batch(self, idx: np.ndarray, res: int, rng: np.random.Generator | None = None,
-              thin_occluders: float = 0.0, band_px: float = 0.0) -> dict[str, torch.Tensor]:
+              thin_occluders: float = 0.0, band_px: float = 0.0, creases: float = 0.0) -> dict[str, torch.Tensor]:
         """Tensors at resolution res (depth values rescaled with it); rng given = augment (flip, colour, and
-        facerecon.data.augment's thin occluders on a share thin_occluders of the images); band_px > 0 = the depth
-        labels split by frequency there (facerecon.data.relief)."""
+        facerecon.data.augment's creases on a share `creases` of the images whose detail is labelled, then its thin
+        occluders on a share thin_occluders); band_px > 0 = the depth labels split by frequency there
+        (facerecon.data.relief)."""
         a = self.arrays
         face, labelled = a["mask"][idx] == 1, a["mask"][idx] != MASK_UNLABELLED
         photos = a["image"][idx]
-        images = photos if rng is None else add_thin_occluders(rng, photos, face, thin_occluders)
+        coarse, detail = a["coarse"][idx].astype(np.float32), a["detail"][idx].astype(np.float32)
+        valid_coarse, valid_detail = (a["valid"][idx] & VALID_COARSE) > 0, (a["valid"][idx] & VALID_DETAIL) > 0
+        images = photos
+        if rng is not None:
+            images, detail = draw_creases(rng, images, detail, face & valid_detail, creases)
+            images = add_thin_occluders(rng, images, face, thin_occluders)
         valid_shading = (a["valid"][idx] & VALID_SHADING) > 0
         if rng is not None:  # the shading loss reads the skin only: not the strands and rims drawn over it
             valid_shading &= (images == photos).all(-1)
         image = torch.from_numpy(images).permute(0, 3, 1, 2).float() / 255
-        coarse, detail = a["coarse"][idx].astype(np.float32), a["detail"][idx].astype(np.float32)
-        valid_coarse, valid_detail = (a["valid"][idx] & VALID_COARSE) > 0, (a["valid"][idx] & VALID_DETAIL) > 0
         if band_px > 0:
             for k in range(len(idx)):
                 coarse[k], detail[k], valid_detail[k] = split_relief(coarse[k], detail[k], valid_coarse[k],
@@ -480,7 +486,8 @@ def main(overrides: list[str] | None = None) -> int:
         """The batch of a step depends on nothing but (seed, step, rank): a resumed run draws the same batches."""
         rng = np.random.default_rng([cfg.seed, step, rank])
         band = model.config.detail_band_px
-        parts = [synth.batch(rng.choice(synth.train_idx, n_synth), res, rng, cfg.thin_occluders, band)]
+        parts = [synth.batch(rng.choice(synth.train_idx, n_synth), res, rng, cfg.thin_occluders, band,
+                             cfg.drawn_creases)]
         if n_real:
             parts.append(real.batch(rng.choice(real.train_idx, n_real), res, rng, cfg.thin_occluders, band))
         b = {k: torch.cat([p[k] for p in parts]) for k in parts[0]}
