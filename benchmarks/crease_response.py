@@ -8,7 +8,9 @@ synthetic faces' deepest labelled wrinkle, and how dark the renders' own grooves
 inside the mask less a 6-px rim, the luminance against its Gaussian blur of sigma 3 px, averaged over the pixels
 whose wrinkle label, less its own blur, lies in each depth band (how dark a line the renders pair with a groove).
 Real creases look like such lines (less light reaches into them); the engine's wrinkles shade the renders through
-the surface normal and, from engine 6 on, darken as occlusion does.
+the surface normal and, from engine 6 on, darken as occlusion does. As the counter-check, loose hair strands drawn
+over the forehead (facerecon.data.augment.draw_strands, seed = the crop's number), which should not sink the
+detail: the mean change where a strand changes the photo by over 30 grey levels (summed over R, G, B).
 
     python benchmarks/crease_response.py [--model weights] [--backend auto] [--count 60]
                                          [--textures ~/.cache/facerecon/skin_frll_heldout.npz]
@@ -25,6 +27,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from facerecon.data.augment import draw_strands  # noqa: E402
 from facerecon.data.synth.engine import sample_seed  # noqa: E402
 from facerecon.data.synth.face_model import default_data_dir  # noqa: E402
 from facerecon.model.backends import BACKENDS  # noqa: E402
@@ -60,6 +63,20 @@ def groove_depths(rec: FaceReconstructor, crops: list[tuple[np.ndarray, np.ndarr
         dark = np.clip(rgb * (1 - darkening * line[..., None]), 0, 255).round().astype(np.uint8)
         _, _, detail = rec.predict(np.stack([rgb, dark]))
         out.append(float((detail[1] - detail[0])[line > 0.5].mean()))
+    return np.array(out)
+
+
+def strand_depths(rec: FaceReconstructor, crops: list[tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
+    """Per crop (rgb uint8, mask bool): the mean change of the predicted detail under the drawn strands."""
+    out = []
+    for i, (rgb, mask) in enumerate(crops):
+        covered = rgb.copy()
+        draw_strands(np.random.default_rng(i), covered, mask)
+        under = (np.abs(covered.astype(int) - rgb).sum(-1) > 30) & mask
+        if under.sum() < 20:
+            continue
+        _, _, detail = rec.predict(np.stack([rgb, covered]))
+        out.append(float((detail[1] - detail[0])[under].mean()))
     return np.array(out)
 
 
@@ -109,6 +126,9 @@ def main() -> None:
         r, s = groove_depths(rec, real, c), groove_depths(rec, synthetic, c)
         cells = [f"{d.mean():+.3f} (median {np.median(d):+.3f})" for d in (r, s)]
         print(f"| {c:.0%} | {cells[0]} | {cells[1]} |")
+    cells = [f"{d.mean():+.3f} (median {np.median(d):+.3f})" for d in (strand_depths(rec, real),
+                                                                      strand_depths(rec, synthetic))]
+    print(f"| hair strands drawn over the forehead (under them) | {cells[0]} | {cells[1]} |")
     print("\n| the renders' grooves, depth (crop px) | share of the skin | luminance against the surroundings |")
     print("|---|---|---|")
     for (lo, hi), (share, dark) in zip(DEPTH_BANDS, groove_darkness(samples)):

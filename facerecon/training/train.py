@@ -75,6 +75,11 @@ class TrainConfig:
     # wrinkle's place is uncertain: with beta 0.05 px the deepest wrinkles came out at a fifth of their depth. A beta
     # that covers the wrinkles' depths makes it the conditional mean, the estimate that maximises correlation.
     detail_beta_px: float = 0.5  # at 256x256; scales with the resolution like the labels
+    # Grooves are a few per cent of the skin (the renders' deeper than 0.3 px: 0.07%), and a fine-tune leaves
+    # their reading where it was (docs/quality.md, "Creases drawn with their grooves"): the detail loss weighs a
+    # pixel 1 + groove_weight * min(its label's depth below 0 / groove_depth_px, 1)
+    groove_weight: float = 0.0
+    groove_depth_px: float = 0.25  # at 256x256
     real_coarse_weight: float = 0.5
     # The real photos' detail signal (losses.shading_loss): the final depth's normals must explain the photo's
     # luminance finer than a Gaussian of shading_band_px (at 256x256) on the skin their pseudo-labels mark (real_v6)
@@ -264,8 +269,10 @@ def map_losses(logits: torch.Tensor, coarse: torch.Tensor, detail: torch.Tensor,
     lc = masked_smooth_l1(coarse, b["coarse"], b["valid_coarse"] * coarse_weights.view(-1, 1, 1, 1), scale=res / 64,
                           shift_invariant=cfg.coarse_shift_invariant)
     unit_px = 0.05  # at 256x256: the detail loss sees O(1) numbers
-    ld = masked_smooth_l1(detail, b["detail"], b["valid_detail"], beta=cfg.detail_beta_px / unit_px,
-                          scale=unit_px * res / 256)
+    weight = b["valid_detail"]
+    if cfg.groove_weight:
+        weight = weight * (1 + cfg.groove_weight * (-b["detail"] / (cfg.groove_depth_px * res / 256)).clamp(0, 1))
+    ld = masked_smooth_l1(detail, b["detail"], weight, beta=cfg.detail_beta_px / unit_px, scale=unit_px * res / 256)
     return lm, lc, ld
 
 
