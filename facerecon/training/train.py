@@ -75,9 +75,10 @@ class TrainConfig:
     # wrinkle's place is uncertain: with beta 0.05 px the deepest wrinkles came out at a fifth of their depth. A beta
     # that covers the wrinkles' depths makes it the conditional mean, the estimate that maximises correlation.
     detail_beta_px: float = 0.5  # at 256x256; scales with the resolution like the labels
-    # Grooves are a few per cent of the skin (the renders' deeper than 0.3 px: 0.07%), and a fine-tune leaves
-    # their reading where it was (docs/quality.md, "Creases drawn with their grooves"): the detail loss weighs a
-    # pixel 1 + groove_weight * min(its label's depth below 0 / groove_depth_px, 1)
+    # Grooves are a few per cent of the skin (the renders' deeper than 0.3 px: 0.07%), and the rest of the detail
+    # loss outweighs them: a fine-tune on drawn creases barely learns to read them (docs/quality.md, "Creases drawn
+    # with their grooves"). The detail loss weighs a pixel 1 + groove_weight * min(its label's depth / groove_depth_px,
+    # 1) where the label lies below 0
     groove_weight: float = 0.0
     groove_depth_px: float = 0.25  # at 256x256
     real_coarse_weight: float = 0.5
