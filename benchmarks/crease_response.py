@@ -53,31 +53,36 @@ def forehead_line(mask: np.ndarray) -> np.ndarray | None:
     return line / line.max()
 
 
-def groove_depths(rec: FaceReconstructor, crops: list[tuple[np.ndarray, np.ndarray]], darkening: float) -> np.ndarray:
-    """Per crop (rgb uint8, mask bool): the mean change of the predicted detail where the line is over half."""
-    out = []
-    for rgb, mask in crops:
-        line = forehead_line(mask)
-        if line is None:
-            continue
-        dark = np.clip(rgb * (1 - darkening * line[..., None]), 0, 255).round().astype(np.uint8)
-        _, _, detail = rec.predict(np.stack([rgb, dark]))
-        out.append(float((detail[1] - detail[0])[line > 0.5].mean()))
-    return np.array(out)
-
-
-def strand_depths(rec: FaceReconstructor, crops: list[tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
-    """Per crop (rgb uint8, mask bool): the mean change of the predicted detail under the drawn strands."""
+def detail_changes(rec: FaceReconstructor, crops: list[tuple[np.ndarray, np.ndarray]], alter) -> np.ndarray:
+    """Per crop (rgb uint8, mask bool): the mean change of the predicted detail where alter(i, rgb, mask) -> (the
+    altered crop, where to read the change) says; alter returns None to skip a crop."""
     out = []
     for i, (rgb, mask) in enumerate(crops):
-        covered = rgb.copy()
-        draw_strands(np.random.default_rng(i), covered, mask)
-        under = (np.abs(covered.astype(int) - rgb).sum(-1) > 30) & mask
-        if under.sum() < 20:
+        altered = alter(i, rgb, mask)
+        if altered is None:
             continue
-        _, _, detail = rec.predict(np.stack([rgb, covered]))
-        out.append(float((detail[1] - detail[0])[under].mean()))
+        changed, where = altered
+        _, _, detail = rec.predict(np.stack([rgb, changed]))
+        out.append(float((detail[1] - detail[0])[where].mean()))
     return np.array(out)
+
+
+def darkened_line(darkening: float):
+    """alter for detail_changes: the forehead line darkened by a share; read where the line is over half."""
+    def alter(i: int, rgb: np.ndarray, mask: np.ndarray):
+        line = forehead_line(mask)
+        if line is None:
+            return None
+        return np.clip(rgb * (1 - darkening * line[..., None]), 0, 255).round().astype(np.uint8), line > 0.5
+    return alter
+
+
+def strands(i: int, rgb: np.ndarray, mask: np.ndarray):
+    """alter for detail_changes: hair strands drawn over the forehead (seed i); read under them."""
+    covered = rgb.copy()
+    draw_strands(np.random.default_rng(i), covered, mask)
+    under = (np.abs(covered.astype(int) - rgb).sum(-1) > 30) & mask
+    return None if under.sum() < 20 else (covered, under)
 
 
 DEPTH_BANDS = ((0.05, 0.15), (0.15, 0.3), (0.3, 0.5), (0.5, 1.0))  # groove depths, crop px
@@ -123,11 +128,11 @@ def main() -> None:
           f"the synthetic faces' deepest labelled wrinkle: median {deepest:.2f} crop px")
     print("| line darkened by | real: detail change on the line (px) | synthetic |\n|---|---|---|")
     for c in DARKENING:
-        r, s = groove_depths(rec, real, c), groove_depths(rec, synthetic, c)
+        r, s = detail_changes(rec, real, darkened_line(c)), detail_changes(rec, synthetic, darkened_line(c))
         cells = [f"{d.mean():+.3f} (median {np.median(d):+.3f})" for d in (r, s)]
         print(f"| {c:.0%} | {cells[0]} | {cells[1]} |")
-    cells = [f"{d.mean():+.3f} (median {np.median(d):+.3f})" for d in (strand_depths(rec, real),
-                                                                      strand_depths(rec, synthetic))]
+    cells = [f"{d.mean():+.3f} (median {np.median(d):+.3f})" for d in (detail_changes(rec, real, strands),
+                                                                      detail_changes(rec, synthetic, strands))]
     print(f"| hair strands drawn over the forehead (under them) | {cells[0]} | {cells[1]} |")
     print("\n| the renders' grooves, depth (crop px) | share of the skin | luminance against the surroundings |")
     print("|---|---|---|")
