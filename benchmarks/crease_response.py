@@ -127,13 +127,12 @@ def main() -> None:
     print(f"{args.model}: {len(real)} held-out real portraits, {len(synthetic)} synthetic evaluation faces; "
           f"the synthetic faces' deepest labelled wrinkle: median {deepest:.2f} crop px")
     print("| line darkened by | real: detail change on the line (px) | synthetic |\n|---|---|---|")
-    for c in DARKENING:
-        r, s = detail_changes(rec, real, darkened_line(c)), detail_changes(rec, synthetic, darkened_line(c))
-        cells = [f"{d.mean():+.3f} (median {np.median(d):+.3f})" for d in (r, s)]
-        print(f"| {c:.0%} | {cells[0]} | {cells[1]} |")
-    cells = [f"{d.mean():+.3f} (median {np.median(d):+.3f})" for d in (detail_changes(rec, real, strands),
-                                                                      detail_changes(rec, synthetic, strands))]
-    print(f"| hair strands drawn over the forehead (under them) | {cells[0]} | {cells[1]} |")
+    rows = [(f"{c:.0%}", darkened_line(c)) for c in DARKENING]
+    rows.append(("hair strands drawn over the forehead (under them)", strands))
+    for label, alter in rows:
+        cells = [f"{d.mean():+.3f} (median {np.median(d):+.3f})"
+                 for d in (detail_changes(rec, real, alter), detail_changes(rec, synthetic, alter))]
+        print(f"| {label} | {cells[0]} | {cells[1]} |")
     print("\n| the renders' grooves, depth (crop px) | share of the skin | luminance against the surroundings |")
     print("|---|---|---|")
     for (lo, hi), (share, dark) in zip(DEPTH_BANDS, groove_darkness(samples)):
