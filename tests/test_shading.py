@@ -7,8 +7,9 @@ import torch
 
 from facerecon.data.augment import add_thin_occluders
 from facerecon.data.pseudo_labels import NOT_SKIN_PARTS, shading_region
+from facerecon.data.relief import CAVITY_PX
 from facerecon.data.shards import shard_path, write_shard
-from facerecon.training.losses import GAMMA, lighting_basis, shading_loss, surface_normals
+from facerecon.training.losses import GAMMA, blur_within, lighting_basis, shading_loss, surface_normals
 from facerecon.training.train import ShardData
 
 S = 128
@@ -20,10 +21,18 @@ RELIEF = (-0.5 * torch.cos(xx / 2) ** 8 * torch.exp(-((yy - 40) ** 2) / 100)
 LIGHT = torch.tensor([0.45, 0.35, 0.25, 0.55, 0.0, 0.05, 0.0, 0.02, 0.03])  # ambient plus a key light up right
 
 
-def photo(depth: torch.Tensor, spot: bool = False) -> torch.Tensor:
-    """A Lambertian photo (sRGB, 1 x 3 x S x S) of depth under LIGHT, with a smooth albedo gradient; spot: plus a
-    reddish patch that darkens the skin, as a mole or a blush does, on the flat-lit side."""
-    shading = torch.einsum("bihw,i->bhw", lighting_basis(surface_normals(depth)), LIGHT)[:, None].clamp_min(0)
+FRONT_LIGHT = torch.tensor([0.5, 0.0, 0.0, 0.6, 0.0, 0.0, 0.0, 0.0, 0.0])  # ambient plus a light from the camera
+
+
+def photo(depth: torch.Tensor, spot: bool = False, light: torch.Tensor = LIGHT,
+          occlusion: float = 0.0) -> torch.Tensor:
+    """A Lambertian photo (sRGB, 1 x 3 x S x S) of depth under `light`, with a smooth albedo gradient; spot: plus a
+    reddish patch that darkens the skin, as a mole or a blush does, on the flat-lit side; occlusion: the creases
+    darkened as the renderer darkens them (exp(-occlusion * cavity) of the relief over COARSE)."""
+    shading = torch.einsum("bihw,i->bhw", lighting_basis(surface_normals(depth)), light)[:, None].clamp_min(0)
+    relief = depth - COARSE
+    shading = shading * torch.exp(-occlusion * (blur_within(relief, torch.ones_like(relief), CAVITY_PX) - relief)
+                                  .clamp_min(0))
     albedo = torch.tensor([0.75, 0.55, 0.45]).view(1, 3, 1, 1) * (0.9 + 0.1 * torch.sin(xx / 40))
     if spot:
         patch = torch.exp(-((xx - 40) ** 2 + (yy - 80) ** 2) / 6)
@@ -41,6 +50,19 @@ def test_the_true_relief_explains_the_photo_best():
     losses = [loss(image, COARSE + k * RELIEF) for k in scales]
     assert scales[int(np.argmin(losses))] == 1.0  # not 0 (no detail), not -1 (the relief inside out)
     assert losses[3] < 0.5 * losses[1]
+
+
+def test_with_occlusion_a_dark_crease_reads_as_a_groove_not_a_ridge():
+    # a light from the camera tilts a groove's walls and a ridge's alike away from it: the creases' darkness is
+    # mostly the light they lose, which only the loss that models it explains
+    grooves = COARSE + (-0.5 * torch.cos(xx / 2) ** 8 * torch.exp(-((yy - 40) ** 2) / 100))[None, None]
+    image = photo(grooves, light=FRONT_LIGHT, occlusion=0.65)
+    scales = [-1.0, 0.0, 0.5, 1.0, 1.5]  # -1: the creases as ridges
+    plain = [loss(image, COARSE + k * (grooves - COARSE)) for k in scales]
+    occluded = [loss(image, COARSE + k * (grooves - COARSE), occlusion=0.65) for k in scales]
+    assert scales[int(np.argmin(occluded))] == 1.0
+    assert occluded[0] > 20 * occluded[3] and occluded[3] < 0.05 * occluded[1]
+    assert plain[3] > 0.9 * plain[1]  # without it, the true creases explain the photo hardly better than none
 
 
 def test_a_colour_spot_does_not_ask_for_a_bump():

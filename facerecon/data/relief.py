@@ -18,6 +18,9 @@ import numpy as np
 # step, where the nose hides the cheek of a turned face, not relief: the detail label is left out there and within
 # 2 sigma of it, where the blur spreads the step.
 MAX_SLOPE = 3.0
+# The surroundings a crease's depth is measured against (crop px), about a wrinkle's width: the renderer darkens a
+# crease by how far it lies below them (engine 6 on), and the shading loss expects that darkening in photos.
+CAVITY_PX = 2.0
 
 
 def blur_within(depth: np.ndarray, inside: np.ndarray, sigma_px: float) -> np.ndarray:
@@ -25,6 +28,12 @@ def blur_within(depth: np.ndarray, inside: np.ndarray, sigma_px: float) -> np.nd
     w = cv2.GaussianBlur(inside.astype(np.float32), (0, 0), sigma_px)
     blurred = cv2.GaussianBlur(np.where(inside, depth, 0).astype(np.float32), (0, 0), sigma_px)
     return np.where(inside, blurred / np.maximum(w, 1e-6), 0).astype(np.float32)
+
+
+def cavity(relief: np.ndarray, inside: np.ndarray, sigma_px: float = CAVITY_PX) -> np.ndarray:
+    """How far each pixel of relief (H x W, crop px, larger = nearer) lies below its surroundings (its blur within
+    `inside`), 0 where it does not: how enclosed a crease is, so how much ambient light it loses."""
+    return np.clip(blur_within(relief, inside, sigma_px) - relief, 0, None)
 
 
 def split_relief(coarse: np.ndarray, detail: np.ndarray, valid_coarse: np.ndarray, valid_detail: np.ndarray,

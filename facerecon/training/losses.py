@@ -4,6 +4,8 @@ from __future__ import annotations
 import torch
 from torch.nn import functional as F
 
+from ..data.relief import CAVITY_PX
+
 
 def mask_loss(logits: torch.Tensor, target: torch.Tensor, labelled: torch.Tensor) -> torch.Tensor:
     """Binary cross-entropy averaged over the labelled pixels. logits, target (in [0, 1]), labelled (0 / 1):
@@ -66,7 +68,8 @@ def blur_within(x: torch.Tensor, inside: torch.Tensor, sigma_px: float) -> torch
 
 
 def shading_loss(image: torch.Tensor, coarse: torch.Tensor, depth: torch.Tensor, valid: torch.Tensor,
-                 sigma_px: float, chroma_tolerance: float = 0.01) -> torch.Tensor:
+                 sigma_px: float, chroma_tolerance: float = 0.01, occlusion: float = 0.0,
+                 cavity_px: float = CAVITY_PX) -> torch.Tensor:
     """Self-supervised detail signal from a photo: under a lighting fitted to the photo, the normals of the final
     depth must explain its fine luminance. image: B x 3 x H x W sRGB in [0, 1]; coarse (for the lighting fit) and
     depth (coarse + detail, which the loss trains): B x 1 x H x W crop px; valid: B x 1 x H x W, 1 on skin whose
@@ -78,6 +81,11 @@ def shading_loss(image: torch.Tensor, coarse: torch.Tensor, depth: torch.Tensor,
     (freckle, mole, redness) changes the chromaticity as well, shading does not: pixels whose fine chromaticity
     exceeds chroma_tolerance within 2 sigma weigh less. Smooth-L1 with beta = 2 % of luminance; the photo's part is
     clipped at 20 %.
+
+    occlusion: the ambient light a crease loses per crop px it lies below its surroundings (depth less coarse
+    blurred over cavity_px: facerecon.data.relief.cavity), the renderer's model (SceneConfig.occlusion). Under a
+    light from the front a groove's walls and a ridge's both tilt away and darken alike, so normals alone cannot
+    tell which a dark line is; the lost light darkens the groove only.
     """
     linear = image.clamp(1 / 255, 1) ** GAMMA
     weights = torch.tensor(LUMINANCE, dtype=image.dtype, device=image.device).view(1, 3, 1, 1)
@@ -93,6 +101,9 @@ def shading_loss(image: torch.Tensor, coarse: torch.Tensor, depth: torch.Tensor,
         spots = F.max_pool2d(spots, reach, 1, reach // 2)
         weight = valid * torch.exp(-((spots / chroma_tolerance) ** 2))
     shading = torch.einsum("bihw,bi->bhw", lighting_basis(surface_normals(depth)), lighting)[:, None]
+    if occlusion:
+        relief = depth - coarse
+        shading = shading * torch.exp(-occlusion * (blur_within(relief, valid, cavity_px) - relief).clamp_min(0))
     shading = shading.clamp_min(1e-4)
     fine_model = shading / blur_within(shading, valid, sigma_px).clamp_min(1e-4) - 1
     return masked_smooth_l1(fine_model, fine_photo, weight, beta=2.0, scale=0.01)

@@ -33,7 +33,7 @@ from torch.nn import functional as F
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from ..data.augment import add_thin_occluders, draw_creases
-from ..data.relief import split_relief
+from ..data.relief import CAVITY_PX, split_relief
 from ..data.shards import (
     MASK_UNLABELLED,
     VALID_COARSE,
@@ -86,6 +86,9 @@ class TrainConfig:
     # luminance finer than a Gaussian of shading_band_px (at 256x256) on the skin their pseudo-labels mark (real_v6)
     shading_weight: float = 0.0
     shading_band_px: float = 2.0
+    # ... and, where > 0, the light a crease loses by lying below its surroundings (losses.shading_loss's occlusion;
+    # the renders' faces draw theirs from SceneConfig.occlusion, 0.3-1), so that a dark line reads as a groove
+    shading_occlusion: float = 0.0
     thin_occluders: float = 0.25  # share of crops with hair strands drawn over them, half that with glasses rims
     drawn_creases: float = 0.0  # share of the rendered crops with creases drawn on the skin, their grooves in the
     # label (facerecon.data.augment.draw_creases)
@@ -298,7 +301,8 @@ def compute_losses(model: torch.nn.Module, b: dict[str, torch.Tensor], cfg: Trai
         # it trains the detail alone: through the coarse head it bent the real faces' coarse shape (a first run of
         # stage 14: their coarse error against the pseudo-labels 0.83 -> 3.72 px), which their labels decide
         losses["shading"] = shading_loss(b["image"], coarse, coarse.detach() + detail, b["valid_shading"],
-                                         cfg.shading_band_px * res / 256)
+                                         cfg.shading_band_px * res / 256, occlusion=cfg.shading_occlusion,
+                                         cavity_px=CAVITY_PX * res / 256)
         total = total + cfg.shading_weight * losses["shading"]
     return {"loss": total, **losses}
 

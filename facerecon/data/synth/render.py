@@ -18,14 +18,13 @@ import open3d as o3d
 
 from ...preprocess.align import CROP_SIZE, FRAMING, Framing, apply_affine, crop_affine, rescale_affine
 from ...surface.raster import cast_rays
-from ..relief import blur_within
+from ..relief import blur_within, cavity
 from . import appearance
 from .camera import CropCamera
 from .detail import TEXTURE_SIZE, displaced_hits, displacement_map, sample_texture
 from .face_model import EYE_SOCKET, EYEBALL, FACE, HEAD, MOUTH, FaceModel, vertex_normals
 from .textures import SkinTextures, flatten_shading
 
-CAVITY_PX = 2.0  # the surroundings a crease's depth is measured against (crop px), about a wrinkle's width
 FOCAL = 1000.0  # photo pixels per unit of x / -z (any value: the crop rescales)
 # The engine's version, written into every shard it renders (shards.write_shard): bump it whenever a render with the
 # same seed changes. Its history (which commit, what changed) is in docs/training.md, "Engine versions".
@@ -264,11 +263,10 @@ class Renderer:
         shade_n /= np.maximum(np.linalg.norm(shade_n, axis=1, keepdims=True), 1e-9)
         # Less light reaches into a crease than onto the skin around it: what makes photographed creases narrow
         # dark lines (benchmarks/forehead_lines.py) where shading by the normal alone gives a bright-dark pair.
-        # The visibility falls with how far the relief lies below its surroundings (blurred over CAVITY_PX).
+        # The visibility falls with how far the relief lies below its surroundings (relief.cavity).
         skin_px = np.zeros(s * s, bool)
         skin_px[hit] = skin
-        cavity = np.clip(blur_within(dmap, skin_px.reshape(s, s), CAVITY_PX) - dmap, 0, None)
-        visibility = np.exp(-rng.uniform(*self.scene.occlusion) * cavity).ravel()[hit]
+        visibility = np.exp(-rng.uniform(*self.scene.occlusion) * cavity(dmap, skin_px.reshape(s, s))).ravel()[hit]
         return label, residual, shade_n, visibility, detail_params
 
     def albedo(self, rng: np.random.Generator, hits: _Hits) -> tuple[np.ndarray, np.ndarray, dict]:
