@@ -65,6 +65,16 @@ def test_with_occlusion_a_dark_crease_reads_as_a_groove_not_a_ridge():
     assert plain[3] > 0.9 * plain[1]  # without it, the true creases explain the photo hardly better than none
 
 
+@pytest.mark.parametrize("occlusion", [0.0, 0.65])
+def test_the_loss_trains_the_relief_not_the_coarse_depth(occlusion):
+    coarse = COARSE.clone().requires_grad_()
+    detail = torch.zeros_like(COARSE, requires_grad=True)
+    shading_loss(photo(COARSE + RELIEF, occlusion=occlusion), coarse, coarse.detach() + detail,
+                 torch.ones(1, 1, S, S), 2.0, occlusion=occlusion).backward()
+    assert coarse.grad is None or not coarse.grad.any()
+    assert detail.grad.abs().sum() > 0
+
+
 def test_a_colour_spot_does_not_ask_for_a_bump():
     flat_photo, spotted = photo(COARSE), photo(COARSE, spot=True)
     # without the chromaticity weights the spot is read as a dent: the flat depth leaves it unexplained

@@ -102,7 +102,7 @@ def shading_loss(image: torch.Tensor, coarse: torch.Tensor, depth: torch.Tensor,
         weight = valid * torch.exp(-((spots / chroma_tolerance) ** 2))
     shading = torch.einsum("bihw,bi->bhw", lighting_basis(surface_normals(depth)), lighting)[:, None]
     if occlusion:
-        relief = depth - coarse
+        relief = depth - coarse.detach()  # the coarse depth is the photo's lighting fit only: no gradient
         shading = shading * torch.exp(-occlusion * (blur_within(relief, valid, cavity_px) - relief).clamp_min(0))
     shading = shading.clamp_min(1e-4)
     fine_model = shading / blur_within(shading, valid, sigma_px).clamp_min(1e-4) - 1
