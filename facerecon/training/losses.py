@@ -82,8 +82,9 @@ def shading_loss(image: torch.Tensor, coarse: torch.Tensor, depth: torch.Tensor,
     exceeds chroma_tolerance within 2 sigma weigh less. Smooth-L1 with beta = 2 % of luminance; the photo's part is
     clipped at 20 %.
 
-    occlusion: the ambient light a crease loses per crop px it lies below its surroundings (depth less coarse
-    blurred over cavity_px: facerecon.data.relief.cavity), the renderer's model (SceneConfig.occlusion). Under a
+    occlusion: the light a crease loses per crop px it lies below its surroundings (depth less coarse blurred over
+    cavity_px: facerecon.data.relief.cavity): the renderer's model (SceneConfig.occlusion), which takes that share
+    of the ambient light and its square root of the key light, taken here of all the shading. Under a
     light from the front a groove's walls and a ridge's both tilt away and darken alike, so normals alone cannot
     tell which a dark line is; the lost light darkens the groove only.
     """
