@@ -7,17 +7,16 @@ import torch
 
 from facerecon.data.augment import add_thin_occluders
 from facerecon.data.pseudo_labels import NOT_SKIN_PARTS, shading_region
-from facerecon.data.relief import CAVITY_PX
 from facerecon.data.shards import shard_path, write_shard
-from facerecon.training.losses import GAMMA, blur_within, lighting_basis, shading_loss, surface_normals
+from facerecon.training.losses import GAMMA, cavity, lighting_basis, shading_loss, surface_normals
 from facerecon.training.train import ShardData
 
 S = 128
 yy, xx = torch.meshgrid(torch.arange(S, dtype=torch.float32), torch.arange(S, dtype=torch.float32), indexing="ij")
 COARSE = (40 * torch.exp(-((xx - 64) ** 2 + (yy - 64) ** 2) / (2 * 40 ** 2)))[None, None]
 # creases 0.5 px deep across the forehead, and a bump on a cheek
-RELIEF = (-0.5 * torch.cos(xx / 2) ** 8 * torch.exp(-((yy - 40) ** 2) / 100)
-          + 0.6 * torch.exp(-((xx - 90) ** 2 + (yy - 85) ** 2) / 8))[None, None]
+GROOVES = (-0.5 * torch.cos(xx / 2) ** 8 * torch.exp(-((yy - 40) ** 2) / 100))[None, None]
+RELIEF = GROOVES + 0.6 * torch.exp(-((xx - 90) ** 2 + (yy - 85) ** 2) / 8)[None, None]
 LIGHT = torch.tensor([0.45, 0.35, 0.25, 0.55, 0.0, 0.05, 0.0, 0.02, 0.03])  # ambient plus a key light up right
 
 
@@ -31,8 +30,7 @@ def photo(depth: torch.Tensor, spot: bool = False, light: torch.Tensor = LIGHT,
     darkened as the renderer darkens them (exp(-occlusion * cavity) of the relief over COARSE)."""
     shading = torch.einsum("bihw,i->bhw", lighting_basis(surface_normals(depth)), light)[:, None].clamp_min(0)
     relief = depth - COARSE
-    shading = shading * torch.exp(-occlusion * (blur_within(relief, torch.ones_like(relief), CAVITY_PX) - relief)
-                                  .clamp_min(0))
+    shading = shading * torch.exp(-occlusion * cavity(relief, torch.ones_like(relief)))
     albedo = torch.tensor([0.75, 0.55, 0.45]).view(1, 3, 1, 1) * (0.9 + 0.1 * torch.sin(xx / 40))
     if spot:
         patch = torch.exp(-((xx - 40) ** 2 + (yy - 80) ** 2) / 6)
@@ -55,11 +53,10 @@ def test_the_true_relief_explains_the_photo_best():
 def test_with_occlusion_a_dark_crease_reads_as_a_groove_not_a_ridge():
     # a light from the camera tilts a groove's walls and a ridge's alike away from it: the creases' darkness is
     # mostly the light they lose, which only the loss that models it explains
-    grooves = COARSE + (-0.5 * torch.cos(xx / 2) ** 8 * torch.exp(-((yy - 40) ** 2) / 100))[None, None]
-    image = photo(grooves, light=FRONT_LIGHT, occlusion=0.65)
+    image = photo(COARSE + GROOVES, light=FRONT_LIGHT, occlusion=0.65)
     scales = [-1.0, 0.0, 0.5, 1.0, 1.5]  # -1: the creases as ridges
-    plain = [loss(image, COARSE + k * (grooves - COARSE)) for k in scales]
-    occluded = [loss(image, COARSE + k * (grooves - COARSE), occlusion=0.65) for k in scales]
+    plain = [loss(image, COARSE + k * GROOVES) for k in scales]
+    occluded = [loss(image, COARSE + k * GROOVES, occlusion=0.65) for k in scales]
     assert scales[int(np.argmin(occluded))] == 1.0
     assert occluded[0] > 20 * occluded[3] and occluded[3] < 0.05 * occluded[1]
     assert plain[3] > 0.9 * plain[1]  # without it, the true creases explain the photo hardly better than none

@@ -67,6 +67,12 @@ def blur_within(x: torch.Tensor, inside: torch.Tensor, sigma_px: float) -> torch
     return blur(x * inside) / blur(inside).clamp_min(1e-6)
 
 
+def cavity(relief: torch.Tensor, inside: torch.Tensor, sigma_px: float = CAVITY_PX) -> torch.Tensor:
+    """How far relief (B x 1 x H x W, crop px) lies below its blur within inside, 0 where it does not: the torch
+    twin of facerecon.data.relief.cavity, differentiable, for the loss."""
+    return (blur_within(relief, inside, sigma_px) - relief).clamp_min(0)
+
+
 def shading_loss(image: torch.Tensor, coarse: torch.Tensor, depth: torch.Tensor, valid: torch.Tensor,
                  sigma_px: float, chroma_tolerance: float = 0.01, occlusion: float = 0.0,
                  cavity_px: float = CAVITY_PX) -> torch.Tensor:
@@ -104,7 +110,7 @@ def shading_loss(image: torch.Tensor, coarse: torch.Tensor, depth: torch.Tensor,
     shading = torch.einsum("bihw,bi->bhw", lighting_basis(surface_normals(depth)), lighting)[:, None]
     if occlusion:
         relief = depth - coarse.detach()  # the coarse depth is the photo's lighting fit only: no gradient
-        shading = shading * torch.exp(-occlusion * (blur_within(relief, valid, cavity_px) - relief).clamp_min(0))
+        shading = shading * torch.exp(-occlusion * cavity(relief, valid, cavity_px))
     shading = shading.clamp_min(1e-4)
     fine_model = shading / blur_within(shading, valid, sigma_px).clamp_min(1e-4) - 1
     return masked_smooth_l1(fine_model, fine_photo, weight, beta=2.0, scale=0.01)
