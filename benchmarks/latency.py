@@ -7,7 +7,7 @@ let alone runs it beside onnxruntime's threads), and is repeated in --repeats pr
 printed: on this shared 2-core machine one process's median ranged 21-27 ms for the same int8 network.
 
     python benchmarks/latency.py [--runs 30] [--repeats 3] [--threads N] [--photo examples/astronaut.png]
-                                 [--end-to-end-only]
+                                 [--end-to-end-only] [--model facerecon/weights]
 """
 from __future__ import annotations
 
@@ -40,17 +40,17 @@ def median_ms(fn, runs: int, warmup: int = 3) -> float:
     return statistics.median(times)
 
 
-def network_ms(width: str, backend: str, runs: int, threads: int, tmp: str) -> float:
-    """One forward pass's median: width 'shipped' (weights/) or 'full' (paper-sized, untrained)."""
+def network_ms(width: str, backend: str, runs: int, threads: int, tmp: str, folder: Path) -> float:
+    """One forward pass's median: width 'shipped' (the model folder's) or 'full' (paper-sized, untrained)."""
     from facerecon.model import FaceReconNet, NetworkConfig
     from facerecon.model.backends import OnnxBackend, TorchBackend, export_onnx, int8_backend
     from facerecon.model.hub import load_pretrained
 
     x = np.random.default_rng(0).random((1, 3, 256, 256), dtype=np.float32)
     if backend == "onnx-int8":
-        net = int8_backend(WEIGHTS, "cpu", threads)
+        net = int8_backend(folder, "cpu", threads)
     else:
-        model = load_pretrained(WEIGHTS) if width == "shipped" else FaceReconNet(NetworkConfig.full_width()).eval()
+        model = load_pretrained(folder) if width == "shipped" else FaceReconNet(NetworkConfig.full_width()).eval()
         if backend == "torch":
             import torch
 
@@ -62,7 +62,7 @@ def network_ms(width: str, backend: str, runs: int, threads: int, tmp: str) -> f
     return median_ms(lambda: net.run(x), runs)
 
 
-def end_to_end_ms(backend: str, runs: int, tmp: str, photo_path: Path) -> dict[str, float]:
+def end_to_end_ms(backend: str, runs: int, tmp: str, photo_path: Path, folder: Path) -> dict[str, float]:
     """Median ms per stage for a 1280x1280 (1.6 megapixel) JPEG of photo_path, decoded from bytes each run: decode,
     detect, align, network (FaceReconstruction.timings), mesh, export (GLB) and total."""
     from PIL import Image
@@ -75,7 +75,7 @@ def end_to_end_ms(backend: str, runs: int, tmp: str, photo_path: Path) -> dict[s
     buf = io.BytesIO()
     photo.save(buf, "JPEG", quality=92)
     data = buf.getvalue()
-    rec = FaceReconstructor.from_pretrained(WEIGHTS, backend=backend, device="cpu")
+    rec = FaceReconstructor.from_pretrained(folder, backend=backend, device="cpu")
     stages: dict[str, list[float]] = {}
     for i in range(runs + 2):
         t0 = time.perf_counter()
@@ -113,6 +113,7 @@ def main() -> None:
     p.add_argument("--photo", type=Path, default=ROOT / "examples" / "astronaut.png",
                    help="the end-to-end photo, scaled to 1280x1280 (the astronaut's face is 260 px wide there)")
     p.add_argument("--end-to-end-only", action="store_true", help="leave out the network table")
+    p.add_argument("--model", type=Path, default=WEIGHTS, help="a model folder (default: the bundled weights)")
     args = p.parse_args()
     import onnxruntime
     import torch
@@ -125,18 +126,18 @@ def main() -> None:
                   f"{args.runs} runs")
             print("| width | torch ms | onnxruntime ms | onnxruntime int8 ms |\n|---|---|---|---|")
         for width in () if args.end_to_end_only else ("shipped", "full"):
-            ms = [f"{fresh(args.repeats, network_ms, width, b, args.runs, args.threads, tmp):.1f}"
+            ms = [f"{fresh(args.repeats, network_ms, width, b, args.runs, args.threads, tmp, args.model):.1f}"
                   for b in ("torch", "onnx")]
-            int8 = (fresh(args.repeats, network_ms, width, "onnx-int8", args.runs, args.threads, tmp)
+            int8 = (fresh(args.repeats, network_ms, width, "onnx-int8", args.runs, args.threads, tmp, args.model)
                     if width == "shipped" else None)
-            name = "shipped (weights/)" if width == "shipped" else "full (paper-sized, untrained; no int8 model)"
+            name = f"{args.model.name}/" if width == "shipped" else "full (paper-sized, untrained; no int8 model)"
             print(f"| {name} | {' | '.join(ms)} | {'-' if int8 is None else f'{int8:.1f}'} |")
         print(f"\n{args.photo.name} at 1280x1280 end to end (one face, GLB written), ms per stage: median over "
               f"{args.repeats} processes of the median of {args.runs} runs")
         keys = ("decode", "detect", "align", "network", "mesh", "export", "total")
         print("| backend | decode | detect | align | network | mesh | export GLB | total |\n" + "|---" * 8 + "|")
         for backend in ("onnx-int8", "onnx", "torch"):
-            med = fresh(args.repeats, end_to_end_ms, backend, args.runs, tmp, args.photo)
+            med = fresh(args.repeats, end_to_end_ms, backend, args.runs, tmp, args.photo, args.model)
             print(f"| {backend} | " + " | ".join(f"{med[k]:.1f}" for k in keys) + " |")
 
 

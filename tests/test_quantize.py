@@ -119,3 +119,37 @@ def test_a_one_channel_convolution_split_into_its_taps_gives_the_same_map():
     after = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"]).run(None, {"x": x})
     np.testing.assert_allclose(after[0], before[0], atol=1e-5)
     np.testing.assert_array_equal(after[1], before[1])
+
+
+def test_the_block_stage_output_stays_float_in_the_int8_network(tmp_path):
+    """heads.BlockStage's output convolution (four channels, placed by a DepthToSpace) is a map, not a feature."""
+    import dataclasses
+
+    import onnx
+    import torch
+
+    from facerecon.model import FaceReconNet
+    from facerecon.model.backends import export_onnx
+    from facerecon.model.quantize import quantize_int8
+
+    from .test_hub import TINY
+
+    torch.manual_seed(0)
+    model = FaceReconNet(dataclasses.replace(TINY, full_res_detail=True, full_res_blocks=True)).eval()
+    torch.nn.init.normal_(model.full_res.out.weight, std=0.1)
+    weights = tmp_path / "weights"
+    weights.write_bytes(b"stand-in")
+    crops = np.random.default_rng(0).integers(0, 256, (8, 256, 256, 3), np.uint8)
+    int8 = quantize_int8(export_onnx(model, tmp_path / "float.onnx"), tmp_path / "int8.onnx", crops, weights)
+    graph = onnx.load(str(int8)).graph
+    producer = {out: n for n in graph.node for out in n.output}
+    (place,) = [n for n in graph.node if n.op_type == "DepthToSpace"]
+    conv = producer[place.input[0]]
+    assert conv.op_type == "Conv" and producer[conv.input[0]].op_type == "DequantizeLinear"  # reads 8-bit features
+    assert conv.input[1] in {t.name for t in graph.initializer}  # its own weights float, not dequantized
+    assert all(producer[i].op_type != "DequantizeLinear" for i in place.input)
+    batch = to_batch(crops[:2])
+    detail = OnnxBackend(tmp_path / "float.onnx", "cpu").run(batch)[2]
+    detail8 = OnnxBackend(int8, "cpu", name="onnx-int8").run(batch)[2]
+    assert len(np.unique(detail8[0])) > 2000  # not stepped by 8 bits
+    assert np.abs(detail8 - detail).mean() < 0.1 * np.abs(detail).mean()

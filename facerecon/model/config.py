@@ -26,6 +26,8 @@ class NetworkConfig:
     # Extension beyond the paper's topology (docs/representation.md): a full-resolution stage that sees the crop
     # and adds a residual to the detail U-Net's upsampled output, so the detail is decided at 256x256.
     full_res_detail: bool = False
+    # ... computed on the crop's 2x2 pixel blocks at the features' 1/2 resolution (heads.BlockStage), not at 256x256
+    full_res_blocks: bool = False
     # How the crops it was trained on were framed (facerecon.preprocess.align.Framing as [w_1 .. w_5, scale]): it is
     # run on crops framed the same way. Configs that do not say were trained on the template framing.
     crop_framing: list[float] = field(default_factory=lambda: [1.0, 1.0, 1.0, 1.0, 1.0, 1.0])

@@ -90,3 +90,28 @@ class FullResStage(nn.Module):
     def forward(self, rgb: torch.Tensor, features: torch.Tensor) -> torch.Tensor:
         y = torch.cat([self.stem(rgb), resize_to(self.reduce(features), rgb)], dim=1)
         return self.out(self.fuse(y))
+
+
+class BlockStage(nn.Module):
+    """FullResStage's job done at the features' resolution (NetworkConfig.full_res_blocks): the crop enters as its
+    2x2 pixel blocks (pixel unshuffle: every pixel, 4 x 3 channels at half the size), and the output convolution
+    predicts each block's four pixels (pixel shuffle), so the residual is still decided per crop pixel. The same
+    work at a quarter of the positions: FullResStage's 256x256 convolutions, concatenation and upsampling were a
+    seventh of the int8 network's time (docs/speed.md).
+
+    Its output convolution starts at zero, as FullResStage's. forward(rgb: B x 3 x H x W normalised, features:
+    B x C x H/2 x W/2) -> B x 1 x H x W
+    """
+
+    def __init__(self, cin: int, width: int = 32):
+        super().__init__()
+        self.stem = ConvBNReLU(12, width // 2)
+        self.reduce = ConvBNReLU(cin, width // 2, kernel=1)
+        self.fuse = ConvBNReLU(width, width, separable=True)
+        self.out = nn.Conv2d(width, 4, 3, padding=1)
+        nn.init.zeros_(self.out.weight)
+        nn.init.zeros_(self.out.bias)
+
+    def forward(self, rgb: torch.Tensor, features: torch.Tensor) -> torch.Tensor:
+        y = torch.cat([self.stem(F.pixel_unshuffle(rgb, 2)), self.reduce(features)], dim=1)
+        return F.pixel_shuffle(self.out(self.fuse(y)), 2)

@@ -1,5 +1,5 @@
 """The multi-task network: ResNet18 + FPN, then mask (1/8), coarse depth (1/4) and detail (1/2) heads, and
-optionally the full-resolution detail stage (an extension, NetworkConfig.full_res_detail)."""
+optionally the full-resolution detail stage (an extension, NetworkConfig.full_res_detail, full_res_blocks)."""
 from __future__ import annotations
 
 import torch
@@ -7,7 +7,7 @@ from torch import nn
 
 from .backbone import FeaturePyramid, ResNet18
 from .config import NetworkConfig
-from .heads import FullResStage, PyramidPoolingHead, UNetHead
+from .heads import BlockStage, FullResStage, PyramidPoolingHead, UNetHead
 from .layers import resize_to
 
 # ImageNet statistics: a conventional, harmless input normalisation (there are no ImageNet weights here).
@@ -32,7 +32,8 @@ class FaceReconNet(nn.Module):
         self.mask_head = PyramidPoolingHead(c.fpn_width, c.ppm_width, c.separable_heads)
         self.coarse_head = UNetHead(c.fpn_width, c.coarse_widths, c.separable_heads)
         self.detail_head = UNetHead(c.fpn_width, c.detail_widths, c.separable_heads)
-        self.full_res = FullResStage(self.detail_head.features) if c.full_res_detail else None
+        stage = BlockStage if c.full_res_blocks else FullResStage
+        self.full_res = stage(self.detail_head.features) if c.full_res_detail else None
 
     def forward(self, rgb: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         size = rgb.shape[-2:]

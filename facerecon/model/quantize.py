@@ -1,7 +1,8 @@
 """int8 static quantization of the exported network (onnxruntime's QDQ format, per-channel weights).
 
-The maps themselves stay float: the output convolution of each head (the only convolutions with one output
-channel) and everything after them (upsampling, scales, the full-resolution residual's sum) are left out,
+The maps themselves stay float: the output convolution of each head (the convolutions with one output channel,
+and the block stage's with four, one per pixel of a 2x2 block, which a DepthToSpace then places) and everything
+after them (upsampling, scales, the full-resolution residual's sum) are left out,
 because 8 bits over the coarse depth's range (about 190 crop px) would step it by 0.75 px. So is the coarse head
 (FLOAT_MODULES): quantized, it moved the coarse depth more than any other part did (docs/speed.md). Activation
 ranges are calibrated on aligned crops (renders and real portraits) by their extremes. Those float output
@@ -38,8 +39,8 @@ def module_of(node) -> str:
 
 
 def float_nodes(model, modules: tuple[str, ...] = FLOAT_MODULES) -> set[str]:
-    """Names of the nodes that stay float: those of `modules`, each 1-output-channel Conv (a head's output) and all
-    downstream of one."""
+    """Names of the nodes that stay float: those of `modules`, each head's output Conv (one output channel, or one
+    that a DepthToSpace reads: heads.BlockStage's) and all downstream of one."""
     keep = {n.name for n in model.graph.node if module_of(n) in modules}
     if modules and not keep:
         raise RuntimeError(f"no node of the exported graph is marked as part of {modules}: the exporter's metadata "
@@ -49,8 +50,9 @@ def float_nodes(model, modules: tuple[str, ...] = FLOAT_MODULES) -> set[str]:
     for node in model.graph.node:
         for name in node.input:
             consumers.setdefault(name, []).append(node)
-    stack = [n for n in model.graph.node
-             if n.op_type == "Conv" and n.input[1] in weights and weights[n.input[1]].dims[0] == 1]
+    placed = {n.input[0] for n in model.graph.node if n.op_type == "DepthToSpace"}
+    stack = [n for n in model.graph.node if n.op_type == "Conv" and n.input[1] in weights
+             and (weights[n.input[1]].dims[0] == 1 or n.output[0] in placed)]
     outputs: set[str] = set()
     while stack:
         node = stack.pop()

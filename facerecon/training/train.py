@@ -394,15 +394,19 @@ def initial_model(cfg: TrainConfig, ckpt: dict | None, log: Callable[[str], None
 
 def extended(trained: FaceReconNet, config: NetworkConfig, log: Callable[[str], None]) -> FaceReconNet:
     """A network of `config` holding `trained`'s weights, where config only adds parts (e.g. the full-resolution
-    stage) or changes what the outputs mean (detail_band_px); the added parts keep their initialisation."""
+    stage), changes what the outputs mean (detail_band_px), or gives the full-resolution stage its other form
+    (full_res_blocks); the added and re-formed parts keep their initialisation."""
     model = FaceReconNet(config)
+    reformed = trained.config.full_res_detail and config.full_res_blocks != trained.config.full_res_blocks
+    kept = {k: v for k, v in trained.state_dict().items() if not (reformed and k.startswith("full_res."))}
     try:
-        missing, unexpected = model.load_state_dict(trained.state_dict(), strict=False)
+        missing, unexpected = model.load_state_dict(kept, strict=False)
     except RuntimeError as e:  # a tensor of another shape: config changes a trained part
         raise ConfigError(f"network_config changes trained parts of the network: {e}") from None
     if unexpected:
         raise ConfigError(f"network_config drops trained parts of the network: {unexpected[:5]}")
-    log(f"network extended by {sorted({k.split('.')[0] for k in missing})}, detail band {config.detail_band_px} px")
+    log(f"network extended by {sorted({k.split('.')[0] for k in missing})}{' (full_res re-formed)' * reformed}, "
+        f"detail band {config.detail_band_px} px")
     return model
 
 
