@@ -96,8 +96,8 @@ class BlockStage(nn.Module):
     """FullResStage's job done at the features' resolution (NetworkConfig.full_res_blocks): the crop enters as its
     2x2 pixel blocks (pixel unshuffle: every pixel, 4 x 3 channels at half the size), and the output convolution
     predicts each block's four pixels (pixel shuffle), so the residual is still decided per crop pixel. The same
-    work at a quarter of the positions: FullResStage's 256x256 convolutions, concatenation and upsampling were a
-    seventh of the int8 network's time (docs/speed.md).
+    job at a quarter of the positions, for speed (FullResStage's work at 256x256 costs the int8 network more than
+    its share of the parameters: docs/speed.md, session 30).
 
     Its output convolution starts at zero, as FullResStage's. forward(rgb: B x 3 x H x W normalised, features:
     B x C x H/2 x W/2) -> B x 1 x H x W
