@@ -63,13 +63,15 @@ def main() -> None:
     model = rec.backend.model
     width = model.config.fpn_width
 
-    def zero_head_input(module, inputs):  # the output conv sees [last decoder output, head input e_0]
+    def zero_head_input(module, inputs):  # the head's features are [last decoder output, head input e_0]
         x = inputs[0].clone()
         x[:, -width:] = 0
         return (x,)
 
-    model.detail_head.out.register_forward_pre_hook(zero_head_input)
-    print(f"| full, the detail head's 1/2-resolution input zeroed at its output conv | "
+    # what turns the head's features into the detail: its output conv, or the block stage that replaces it
+    reader = model.detail_head.out if model.detail_head.out is not None else model.full_res.reduce
+    reader.register_forward_pre_hook(zero_head_input)
+    print(f"| full, the detail head's 1/2-resolution input zeroed where its features become the detail | "
           f"{correlations(rec, samples)['full']:.3f} |")
     model.fpn.lateral[0].register_forward_hook(lambda module, inputs, output: output * 0)
     print(f"| full, and the pyramid's lateral from the stem zeroed too | {correlations(rec, samples)['full']:.3f} |")

@@ -8,6 +8,7 @@ printed: on this shared 2-core machine one process's median ranged 21-27 ms for 
 
     python benchmarks/latency.py [--runs 30] [--repeats 3] [--threads N] [--photo examples/astronaut.png]
                                  [--end-to-end-only] [--model facerecon/weights]
+    python benchmarks/latency.py --compare-int8 FOLDER FOLDER ... [--repeats 8]   # int8 networks side by side
 """
 from __future__ import annotations
 
@@ -40,13 +41,13 @@ def median_ms(fn, runs: int, warmup: int = 3) -> float:
     return statistics.median(times)
 
 
-def network_ms(width: str, backend: str, runs: int, threads: int, tmp: str, folder: Path) -> float:
+def network_ms(width: str, backend: str, runs: int, threads: int, tmp: str, folder: Path, batch: int = 1) -> float:
     """One forward pass's median: width 'shipped' (the model folder's) or 'full' (paper-sized, untrained)."""
     from facerecon.model import FaceReconNet, NetworkConfig
     from facerecon.model.backends import OnnxBackend, TorchBackend, export_onnx, int8_backend
     from facerecon.model.hub import load_pretrained
 
-    x = np.random.default_rng(0).random((1, 3, 256, 256), dtype=np.float32)
+    x = np.random.default_rng(0).random((batch, 3, 256, 256), dtype=np.float32)
     if backend == "onnx-int8":
         net = int8_backend(folder, "cpu", threads)
     else:
@@ -105,6 +106,22 @@ def fresh(repeats: int, fn, *args):
     return statistics.median(results)
 
 
+def compare_int8(folders: list[Path], repeats: int, runs: int, threads: int) -> None:
+    """The int8 networks of several model folders, batch 1 and batch 2 (flip averaging), each in `repeats` fresh
+    processes taken in turn, so that the machine's drift between processes (docs/speed.md) falls on all alike."""
+    times: dict[tuple[Path, int], list[float]] = {}
+    for _ in range(repeats):
+        for folder in folders:
+            for batch in (1, 2):
+                ms = fresh(1, network_ms, "shipped", "onnx-int8", runs, threads, "", folder, batch)
+                times.setdefault((folder, batch), []).append(ms)
+    print(f"int8 network, ms: {repeats} fresh processes each, taken in turn, of the median of {runs} runs")
+    print("| model | batch 1: median; fastest process | batch 2: median; fastest process |\n|---|---|---|")
+    for folder in folders:
+        cells = [f"{statistics.median(times[folder, b]):.1f}; {min(times[folder, b]):.1f}" for b in (1, 2)]
+        print(f"| {folder} | {' | '.join(cells)} |")
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--runs", type=int, default=30)
@@ -114,7 +131,12 @@ def main() -> None:
                    help="the end-to-end photo, scaled to 1280x1280 (the astronaut's face is 260 px wide there)")
     p.add_argument("--end-to-end-only", action="store_true", help="leave out the network table")
     p.add_argument("--model", type=Path, default=WEIGHTS, help="a model folder (default: the bundled weights)")
+    p.add_argument("--compare-int8", type=Path, nargs="+", metavar="FOLDER",
+                   help="only the int8 networks of these model folders, batch 1 and 2, side by side")
     args = p.parse_args()
+    if args.compare_int8:
+        compare_int8(args.compare_int8, args.repeats, args.runs, args.threads)
+        return
     import onnxruntime
     import torch
 

@@ -75,25 +75,28 @@ def test_a_trained_network_extended_by_the_full_resolution_stage_starts_where_it
         assert not torch.equal(trained(x)[2], grown(x)[2])
 
 
-def test_the_full_resolution_stage_re_formed_on_pixel_blocks_starts_afresh_and_decides_each_pixel():
+def test_the_block_stage_re_formed_from_a_trained_network_keeps_mask_and_coarse_and_decides_each_pixel():
     small = NetworkConfig(backbone_widths=[8, 8, 16, 16, 16], fpn_width=8, ppm_width=8, coarse_widths=[8] * 6,
                           detail_widths=[8] * 7, full_res_detail=True)
     torch.manual_seed(0)
     trained = FaceReconNet(small).eval()
     torch.nn.init.normal_(trained.full_res.out.weight)  # a trained stage: it adds a residual
-    blocks = extended(trained, dataclasses.replace(small, full_res_blocks=True), print).eval()
+    fast = dataclasses.replace(small, full_res_blocks=True, fpn_smooth_finest=False)
+    blocks = extended(trained, fast, print).eval()
+    assert blocks.detail_head.out is None  # the stage gives the whole detail map
+    assert not any(k.startswith(("detail_head.out.", "fpn.smooth.0.")) for k in blocks.state_dict())
     x = torch.rand(2, 3, 64, 64)
     with torch.no_grad():
         before, after = trained(x), blocks(x)
         for a, b in zip(before[:2], after[:2]):  # the mask and the coarse depth are the trained ones exactly
             assert torch.equal(a, b)
-        # the re-formed stage adds nothing yet: the detail is the detail head's, upsampled
-        features = blocks.detail_head.decode(blocks.fpn(blocks.backbone((x - blocks.rgb_mean) / blocks.rgb_std))[2])
-        head = resize_to(blocks.detail_head.out(features), (64, 64)) * small.detail_scale
-        torch.testing.assert_close(after[2], head)
-        assert not torch.allclose(before[2], after[2])
+        assert not after[2].any()  # the re-formed stage starts at zero
         # once trained it sets the four pixels of a 2x2 block apart (a map at the crop's resolution, not 1/2's)
         torch.nn.init.normal_(blocks.full_res.out.weight)
-        residual = blocks(x)[2] - head
-    assert residual.shape == (2, 1, 64, 64)
-    assert (residual[..., 0::2, 0::2] - residual[..., 1::2, 1::2]).abs().mean() > 0.1 * residual.abs().mean()
+        detail = blocks(x)[2]
+        # and it reads the pyramid's 1/2 level unsmoothed: the lateral of the stem plus the upsampled 1/4 level
+        c = blocks.backbone((x - blocks.rgb_mean) / blocks.rgb_std)
+        p2, p1 = blocks.fpn(c)[1:]
+        torch.testing.assert_close(p1, blocks.fpn.lateral[0](c[0]) + resize_to(p2, c[0]))
+    assert detail.shape == (2, 1, 64, 64)
+    assert (detail[..., 0::2, 0::2] - detail[..., 1::2, 1::2]).abs().mean() > 0.1 * detail.abs().mean()

@@ -54,16 +54,19 @@ class ResNet18(nn.Module):
 
 
 class FeaturePyramid(nn.Module):
-    """Top-down pathway with lateral 1x1 connections; a 3x3 conv smooths each merged level.
+    """Top-down pathway with lateral 1x1 connections; a 3x3 conv smooths each merged level (the finest one only if
+    smooth_finest: NetworkConfig.fpn_smooth_finest).
 
     forward([c1..c5]) -> (p3: B x F x H/8 x W/8, p2: B x F x H/4 x W/4, p1: B x F x H/2 x W/2)
     """
 
-    def __init__(self, in_widths: list[int], width: int):
+    def __init__(self, in_widths: list[int], width: int, smooth_finest: bool = True):
         super().__init__()
         self.lateral = nn.ModuleList(nn.Conv2d(c, width, 1) for c in in_widths)
         # smoothing convs for p4, p3, p2, p1 (p5 is the lateral of c5 alone)
         self.smooth = nn.ModuleList(nn.Conv2d(width, width, 3, padding=1) for _ in in_widths[:-1])
+        if not smooth_finest:
+            self.smooth[0] = nn.Identity()
 
     def forward(self, feats: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         top = self.lateral[-1](feats[-1])

@@ -26,8 +26,13 @@ class NetworkConfig:
     # Extension beyond the paper's topology (docs/representation.md): a full-resolution stage that sees the crop
     # and adds a residual to the detail U-Net's upsampled output, so the detail is decided at 256x256.
     full_res_detail: bool = False
-    # ... computed on the crop's 2x2 pixel blocks at the features' 1/2 resolution (heads.BlockStage), not at 256x256
+    # ... computed on the crop's 2x2 pixel blocks at the features' 1/2 resolution (heads.BlockStage), not at 256x256,
+    # and predicting the whole detail map (the detail U-Net then has no output convolution of its own at 1/2)
     full_res_blocks: bool = False
+    # The feature pyramid's 3x3 smoothing of its finest (1/2) level, which only the detail head reads; without it that
+    # level is the lateral 1x1 plus the upsampled 1/4 level, and the detail U-Net's first 3x3 does the smoothing.
+    # Off for speed (docs/speed.md): it was the network's single costliest int8 convolution.
+    fpn_smooth_finest: bool = True
     # How the crops it was trained on were framed (facerecon.preprocess.align.Framing as [w_1 .. w_5, scale]): it is
     # run on crops framed the same way. Configs that do not say were trained on the template framing.
     crop_framing: list[float] = field(default_factory=lambda: [1.0, 1.0, 1.0, 1.0, 1.0, 1.0])

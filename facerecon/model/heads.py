@@ -44,7 +44,7 @@ class UNetHead(nn.Module):
     output convolution reads, B x (widths[0] + C) x h x w.
     """
 
-    def __init__(self, cin: int, widths: list[int], separable: bool):
+    def __init__(self, cin: int, widths: list[int], separable: bool, output: bool = True):
         super().__init__()
         n = len(widths)
         enc = [cin, *widths]  # enc[j] = channels of e_j
@@ -54,7 +54,8 @@ class UNetHead(nn.Module):
         dec_in = [enc[n]] + [dec_out[i - 2] + enc[n - i + 1] for i in range(2, n + 1)]
         self.decoder = nn.ModuleList(ConvBNReLU(a, b, separable=separable) for a, b in zip(dec_in, dec_out))
         self.features = dec_out[-1] + cin
-        self.out = nn.Conv2d(self.features, 1, 3, padding=1)
+        # without an output convolution (output=False) the head gives decode()'s features to a later stage
+        self.out = nn.Conv2d(self.features, 1, 3, padding=1) if output else None
 
     def decode(self, x: torch.Tensor) -> torch.Tensor:
         skips = [x]
@@ -93,25 +94,28 @@ class FullResStage(nn.Module):
 
 
 class BlockStage(nn.Module):
-    """FullResStage's job done at the features' resolution (NetworkConfig.full_res_blocks): the crop enters as its
-    2x2 pixel blocks (pixel unshuffle: every pixel, 4 x 3 channels at half the size), and the output convolution
-    predicts each block's four pixels (pixel shuffle), so the residual is still decided per crop pixel. The same
-    job at a quarter of the positions, for speed (FullResStage's work at 256x256 costs the int8 network more than
-    its share of the parameters: docs/speed.md, session 30).
+    """FullResStage's job done at the features' resolution (NetworkConfig.full_res_blocks), and the whole detail
+    map rather than a residual on the detail U-Net's upsampled output: the stem reads the crop's 2x2 pixel blocks
+    (a 3x3 convolution over blocks, written as the 6x6 stride-2 convolution on the crop that it is: the pixel
+    unshuffle's transposes cost more than the convolution), joins the U-Net's last decoder features, and the output
+    convolution predicts each block's four pixels (pixel shuffle), so the detail is still decided per crop pixel.
+    The same job at a quarter of the positions, for speed (FullResStage's work at 256x256 costs the int8 network
+    more than its share of the parameters: docs/speed.md, session 30).
 
-    Its output convolution starts at zero, as FullResStage's. forward(rgb: B x 3 x H x W normalised, features:
-    B x C x H/2 x W/2) -> B x 1 x H x W
+    Its output convolution starts at zero. forward(rgb: B x 3 x H x W normalised, features: B x C x H/2 x W/2)
+    -> B x 1 x H x W
     """
 
     def __init__(self, cin: int, width: int = 32):
         super().__init__()
-        self.stem = ConvBNReLU(12, width // 2)
+        self.stem = nn.Sequential(nn.Conv2d(3, width // 2, 6, 2, 2, bias=False), nn.BatchNorm2d(width // 2),
+                                  nn.ReLU(inplace=True))
         self.reduce = ConvBNReLU(cin, width // 2, kernel=1)
         self.fuse = ConvBNReLU(width, width, separable=True)
-        self.out = nn.Conv2d(width, 4, 3, padding=1)
+        self.out = nn.Conv2d(width, 4, 1)
         nn.init.zeros_(self.out.weight)
         nn.init.zeros_(self.out.bias)
 
     def forward(self, rgb: torch.Tensor, features: torch.Tensor) -> torch.Tensor:
-        y = torch.cat([self.stem(F.pixel_unshuffle(rgb, 2)), self.reduce(features)], dim=1)
+        y = torch.cat([self.stem(rgb), self.reduce(features)], dim=1)
         return F.pixel_shuffle(self.out(self.fuse(y)), 2)

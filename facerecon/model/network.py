@@ -28,10 +28,11 @@ class FaceReconNet(nn.Module):
         self.register_buffer("rgb_mean", torch.tensor(RGB_MEAN).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("rgb_std", torch.tensor(RGB_STD).view(1, 3, 1, 1), persistent=False)
         self.backbone = ResNet18(c.backbone_widths)
-        self.fpn = FeaturePyramid(c.backbone_widths, c.fpn_width)
+        self.fpn = FeaturePyramid(c.backbone_widths, c.fpn_width, c.fpn_smooth_finest)
         self.mask_head = PyramidPoolingHead(c.fpn_width, c.ppm_width, c.separable_heads)
         self.coarse_head = UNetHead(c.fpn_width, c.coarse_widths, c.separable_heads)
-        self.detail_head = UNetHead(c.fpn_width, c.detail_widths, c.separable_heads)
+        blocks = c.full_res_detail and c.full_res_blocks  # the block stage gives the whole detail map
+        self.detail_head = UNetHead(c.fpn_width, c.detail_widths, c.separable_heads, output=not blocks)
         stage = BlockStage if c.full_res_blocks else FullResStage
         self.full_res = stage(self.detail_head.features) if c.full_res_detail else None
 
@@ -43,6 +44,8 @@ class FaceReconNet(nn.Module):
         coarse = self.coarse_head(p2, size) * self.config.coarse_scale
         if self.full_res is None:
             detail = self.detail_head(p1, size)
+        elif self.detail_head.out is None:
+            detail = self.full_res(x, self.detail_head.decode(p1))
         else:
             features = self.detail_head.decode(p1)
             detail = resize_to(self.detail_head.out(features), size) + self.full_res(x, features)

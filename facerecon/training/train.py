@@ -394,11 +394,15 @@ def initial_model(cfg: TrainConfig, ckpt: dict | None, log: Callable[[str], None
 
 def extended(trained: FaceReconNet, config: NetworkConfig, log: Callable[[str], None]) -> FaceReconNet:
     """A network of `config` holding `trained`'s weights, where config only adds parts (e.g. the full-resolution
-    stage), changes what the outputs mean (detail_band_px), or gives the full-resolution stage its other form
-    (full_res_blocks); the added and re-formed parts keep their initialisation."""
+    stage), changes what the outputs mean (detail_band_px), gives the full-resolution stage its other form
+    (full_res_blocks, which also takes the detail U-Net's own output convolution's place) or drops the feature
+    pyramid's finest smoothing (fpn_smooth_finest); the added and re-formed parts keep their initialisation."""
     model = FaceReconNet(config)
     reformed = trained.config.full_res_detail and config.full_res_blocks != trained.config.full_res_blocks
-    kept = {k: v for k, v in trained.state_dict().items() if not (reformed and k.startswith("full_res."))}
+    dropped = tuple(prefix for prefix, drop in (("full_res.", reformed),
+                                                ("detail_head.out.", model.detail_head.out is None),
+                                                ("fpn.smooth.0.", not config.fpn_smooth_finest)) if drop)
+    kept = {k: v for k, v in trained.state_dict().items() if not k.startswith(dropped)}
     try:
         missing, unexpected = model.load_state_dict(kept, strict=False)
     except RuntimeError as e:  # a tensor of another shape: config changes a trained part
@@ -406,7 +410,7 @@ def extended(trained: FaceReconNet, config: NetworkConfig, log: Callable[[str], 
     if unexpected:
         raise ConfigError(f"network_config drops trained parts of the network: {unexpected[:5]}")
     log(f"network extended by {sorted({k.split('.')[0] for k in missing})}{' (full_res re-formed)' * reformed}, "
-        f"detail band {config.detail_band_px} px")
+        f"detail band {config.detail_band_px} px{f', dropped {list(dropped)}' if dropped else ''}")
     return model
 
 
