@@ -402,7 +402,9 @@ def extended(trained: FaceReconNet, config: NetworkConfig, log: Callable[[str], 
     dropped = tuple(prefix for prefix, drop in (("full_res.", reformed),
                                                 ("detail_head.out.", model.detail_head.out is None),
                                                 ("fpn.smooth.0.", not config.fpn_smooth_finest)) if drop)
-    kept = {k: v for k, v in trained.state_dict().items() if not k.startswith(dropped)}
+    state = trained.state_dict()
+    kept = {k: v for k, v in state.items() if not k.startswith(dropped)}
+    gone = sorted({prefix for prefix in dropped for k in state if k.startswith(prefix)})
     try:
         missing, unexpected = model.load_state_dict(kept, strict=False)
     except RuntimeError as e:  # a tensor of another shape: config changes a trained part
@@ -410,7 +412,7 @@ def extended(trained: FaceReconNet, config: NetworkConfig, log: Callable[[str], 
     if unexpected:
         raise ConfigError(f"network_config drops trained parts of the network: {unexpected[:5]}")
     log(f"network extended by {sorted({k.split('.')[0] for k in missing})}{' (full_res re-formed)' * reformed}, "
-        f"detail band {config.detail_band_px} px{f', dropped {list(dropped)}' if dropped else ''}")
+        f"detail band {config.detail_band_px} px{f', dropped {gone}' if gone else ''}")
     return model
 
 
