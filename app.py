@@ -126,7 +126,10 @@ def reconstruct(image: dict | None, strength, progress=gr.Progress()):  # noqa: 
     try:
         result = demo.reconstruct(RECONSTRUCTOR, path)
     except ImageReadError as e:
-        failure = unreadable(e)
+        # an upload is deleted like every other file (RETENTION_MINUTES after it arrived), also while its request
+        # waits in the queue: the user is told that, not that the file is no image
+        failure = (f"This photo was deleted: uploads are kept for {RETENTION_MINUTES:g} minutes. Please upload it "
+                   "again." if not Path(path).exists() else unreadable(e))
     except NoFaceFound:
         failure = "No face was found in this photo. Try a photo where a face is clearly visible."
     except FaceReconError as e:
