@@ -62,11 +62,13 @@ def face_glb(mesh: FaceMesh, texture: np.ndarray, face: FaceReconstruction | Non
         return glb_bytes(vertices, triangles, mesh.vertex_normals, texture)
     coarse_normals = mesh_frame_normals(face.coarse_depth)
     normals = sample_bilinear(coarse_normals, mesh_frame_to_crop(vertices))
-    normals /= np.linalg.norm(normals, axis=1, keepdims=True)
+    # lengths written out: np.linalg.norm over rows of 3 takes 4 times as long (0.45 ms for a face's vertices)
+    normals /= np.sqrt(normals[:, 0:1] ** 2 + normals[:, 1:2] ** 2 + normals[:, 2:3] ** 2)
     # the tangent frame of detail_normal_map, given with the mesh (the viewer's own MikkTSpace frame would match it
-    # on this planar UV map, but glTF calls a generated one non-portable): T = +X made orthogonal to N, w = +1
+    # on this planar UV map, but glTF calls a generated one non-portable): T = +X made orthogonal to N, w = +1;
+    # its length is sqrt(1 - nx^2) for a unit N
     tangents = np.array([1.0, 0, 0]) - normals[:, :1] * normals
-    tangents /= np.linalg.norm(tangents, axis=1, keepdims=True)
+    tangents /= np.sqrt(np.maximum(1 - normals[:, 0:1] ** 2, 1e-12))
     return glb_bytes(vertices, triangles, normals, texture, np.column_stack([tangents, np.ones(len(tangents))]),
                      detail_normal_map(face, detail_strength, coarse_normals))
 
@@ -100,7 +102,8 @@ def glb_bytes(vertices: np.ndarray, triangles: np.ndarray, normals: np.ndarray, 
                                                                            else "ARRAY_BUFFER"]),
                           "componentType": GL["UNSIGNED_INT" if indices else "FLOAT"],
                           "count": array.size if indices else len(array), "type": kind,
-                          **({"min": array.min(0).tolist(), "max": array.max(0).tolist()} if bounds else {})})
+                          **({"min": [float(c.min()) for c in array.T], "max": [float(c.max()) for c in array.T]}
+                             if bounds else {})})  # by columns: numpy's min(0) over rows of 3 took 0.7 ms
         return len(accessors) - 1
 
     def image(rgb: np.ndarray, ext: str, params: list[int]) -> dict:
