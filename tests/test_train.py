@@ -160,15 +160,13 @@ def test_a_missing_flip_teacher_is_a_clear_error(tiny_setup, tmp_path):
     assert "Traceback" not in res.stderr
 
 
-def best_guess_for_half_a_wrinkle(cfg: TrainConfig, drawn: bool = False) -> float:
-    """The constant detail that minimises cfg's detail loss when a wrinkle 0.4 px deep is in one of two samples
-    (drawn: a crease drawn by draw_creases, else the render's own)."""
+def best_guess_for_half_a_wrinkle(cfg: TrainConfig) -> float:
+    """The constant detail that minimises cfg's detail loss when a wrinkle 0.4 px deep is in one of two samples."""
     label = torch.zeros(2, 1, 8, 8)
     label[0] = -0.4
     ones = torch.ones(2, 1, 8, 8)
     batch = {"image": torch.zeros(2, 3, 256, 256), "mask": ones, "mask_labelled": ones,
-             "coarse": torch.zeros_like(label), "detail": label, "drawn_groove": -label if drawn else 0 * label,
-             "valid_coarse": ones, "valid_detail": ones}
+             "coarse": torch.zeros_like(label), "detail": label, "valid_coarse": ones, "valid_detail": ones}
     guesses = np.linspace(-0.4, 0.0, 81)
     losses = [compute_losses(lambda img, g=g: (ones, torch.zeros_like(label), torch.full_like(label, g)),
                              batch, cfg, torch.ones(2))["detail"].item() for g in guesses]
@@ -184,28 +182,6 @@ def test_groove_weight_moves_the_best_guess_for_an_uncertain_wrinkle_towards_it(
     """With the groove weight the wrinkle's pixels count 1 + groove_weight times, so the best guess is the weighted
     mean: 0.4 * 11 / 12 px deep at groove_weight 10."""
     assert best_guess_for_half_a_wrinkle(TrainConfig(groove_weight=10.0)) == pytest.approx(-0.4 * 11 / 12, abs=0.006)
-
-
-def test_drawn_groove_weight_moves_the_best_guess_towards_drawn_creases_alone():
-    """drawn_groove_weight weighs the grooves of drawn creases as groove_weight weighs every groove, and leaves the
-    renders' own wrinkles at the plain mean."""
-    cfg = TrainConfig(drawn_groove_weight=10.0)
-    assert best_guess_for_half_a_wrinkle(cfg, drawn=True) == pytest.approx(-0.4 * 11 / 12, abs=0.006)
-    assert best_guess_for_half_a_wrinkle(cfg, drawn=False) == pytest.approx(-0.2, abs=0.006)
-
-
-def test_a_batch_carries_the_grooves_its_drawn_creases_cut(tiny_setup):
-    """batch's drawn_groove is what draw_creases took off the detail label: label + drawn_groove is the stored
-    label (mirrored with the crop where the crop was), and zero without creases."""
-    data = ShardData([str(tiny_setup / "synth")], 0.0)
-    idx = np.arange(len(data))
-    stored = torch.from_numpy(data.arrays["detail"][idx].astype(np.float32))[:, None]
-    b = data.batch(idx, 64, np.random.default_rng(3), creases=1.0)
-    assert (b["drawn_groove"] >= 0).all() and (b["drawn_groove"] > 0.01).float().mean() > 0.005
-    for cut, label, original in zip(b["drawn_groove"], b["detail"], stored):
-        restored = label + cut
-        assert torch.allclose(restored, original, atol=1e-5) or torch.allclose(restored, original.flip(-1), atol=1e-5)
-    assert (data.batch(idx, 64, np.random.default_rng(3), creases=0.0)["drawn_groove"] == 0).all()
 
 
 def test_a_folder_without_rendered_shards_is_a_clear_error(tmp_path):

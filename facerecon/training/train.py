@@ -81,9 +81,6 @@ class TrainConfig:
     # 1) where the label lies below 0
     groove_weight: float = 0.0
     groove_depth_px: float = 0.25  # at 256x256
-    # The same weight on the creases drawn_creases draws alone (their grooves are certain: the darkening made them),
-    # not on the renders' own wrinkles, whose weighting made every uncertain wrinkle deeper (stage 24's normal error)
-    drawn_groove_weight: float = 0.0
     real_coarse_weight: float = 0.5
     # The real photos' detail signal (losses.shading_loss): the final depth's normals must explain the photo's
     # luminance finer than a Gaussian of shading_band_px (at 256x256) on the skin their pseudo-labels mark (real_v6)
@@ -209,11 +206,10 @@ class ShardData:
         photos = a["image"][idx]
         coarse, detail = a["coarse"][idx].astype(np.float32), a["detail"][idx].astype(np.float32)
         valid_coarse, valid_detail = (a["valid"][idx] & VALID_COARSE) > 0, (a["valid"][idx] & VALID_DETAIL) > 0
-        images, labelled_detail = photos, detail
+        images = photos
         if rng is not None:
             images, detail = draw_creases(rng, images, detail, face & valid_detail, creases)
             images = add_thin_occluders(rng, images, face, thin_occluders)
-        drawn = labelled_detail - detail  # the drawn creases' grooves (>= 0), for drawn_groove_weight
         valid_shading = (a["valid"][idx] & VALID_SHADING) > 0
         if rng is not None:  # the shading loss reads the skin only: not the strands and rims drawn over it
             valid_shading &= (images == photos).all(-1)
@@ -222,8 +218,8 @@ class ShardData:
             for k in range(len(idx)):
                 coarse[k], detail[k], valid_detail[k] = split_relief(coarse[k], detail[k], valid_coarse[k],
                                                                      valid_detail[k], band_px)
-        maps = torch.from_numpy(np.stack([face, coarse, detail, drawn, labelled, valid_coarse, valid_detail,
-                                          valid_shading], 1).astype(np.float32))
+        maps = torch.from_numpy(np.stack([face, coarse, detail, labelled, valid_coarse, valid_detail, valid_shading],
+                                         1).astype(np.float32))
         if rng is not None:
             flip = torch.from_numpy(rng.random(len(idx)) < 0.5)
             image[flip], maps[flip] = image[flip].flip(-1), maps[flip].flip(-1)
@@ -234,11 +230,11 @@ class ShardData:
         if res != size:
             image = F.interpolate(image, size=(res, res), mode="area")
             maps = F.interpolate(maps, size=(res, res), mode="area")
-            maps[:, 1:4] *= res / size  # depth is in crop pixels: it scales with the crop
-            maps[:, 4:] = (maps[:, 4:] > 0.999).float()  # valid only where every source pixel was valid
+            maps[:, 1:3] *= res / size  # depth is in crop pixels: it scales with the crop
+            maps[:, 3:] = (maps[:, 3:] > 0.999).float()  # valid only where every source pixel was valid
         return {"image": image, "mask": maps[:, 0:1], "coarse": maps[:, 1:2], "detail": maps[:, 2:3],
-                "drawn_groove": maps[:, 3:4], "mask_labelled": maps[:, 4:5], "valid_coarse": maps[:, 5:6],
-                "valid_detail": maps[:, 6:7], "valid_shading": maps[:, 7:8]}
+                "mask_labelled": maps[:, 3:4], "valid_coarse": maps[:, 4:5], "valid_detail": maps[:, 5:6],
+                "valid_shading": maps[:, 6:7]}
 
 
 class BatchPrefetcher:
@@ -278,11 +274,8 @@ def map_losses(logits: torch.Tensor, coarse: torch.Tensor, detail: torch.Tensor,
                           shift_invariant=cfg.coarse_shift_invariant)
     unit_px = 0.05  # at 256x256: the detail loss sees O(1) numbers
     weight = b["valid_detail"]
-    groove_px = cfg.groove_depth_px * res / 256
     if cfg.groove_weight:
-        weight = weight * (1 + cfg.groove_weight * (-b["detail"] / groove_px).clamp(0, 1))
-    if cfg.drawn_groove_weight and "drawn_groove" in b:  # a teacher's maps have none
-        weight = weight * (1 + cfg.drawn_groove_weight * (b["drawn_groove"] / groove_px).clamp(0, 1))
+        weight = weight * (1 + cfg.groove_weight * (-b["detail"] / (cfg.groove_depth_px * res / 256)).clamp(0, 1))
     ld = masked_smooth_l1(detail, b["detail"], weight, beta=cfg.detail_beta_px / unit_px, scale=unit_px * res / 256)
     return lm, lc, ld
 
