@@ -1,6 +1,10 @@
 """The Gradio app in-process, called through gradio_client on real images (examples/ are public domain / CC0)."""
 from __future__ import annotations
 
+import json
+import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 import numpy as np
@@ -122,9 +126,6 @@ def test_a_detail_strength_outside_its_range_gets_a_plain_message(client, streng
 
 def upload(url: str, name: str, data: bytes) -> str:
     """POST a file to the server's upload route, as a browser does before it calls the app; its server path."""
-    import json
-    import urllib.request
-
     boundary = "facerecon-test-boundary"
     body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"files\"; filename=\"{name}\"\r\n"
             f"Content-Type: application/octet-stream\r\n\r\n").encode() + data + f"\r\n--{boundary}--\r\n".encode()
@@ -138,11 +139,6 @@ def test_retention_deletes_every_file_of_a_request_on_an_idle_server_and_big_upl
     """FACERECON_RETENTION_MINUTES of 6 s: after one request and no other, nothing it left stays on the server; an
     upload that was deleted before its request ran is said to be so; an upload over FACERECON_MAX_UPLOAD_MB is
     refused before it is stored; a user's error is one line in the log."""
-    import json
-    import time
-    import urllib.error
-    import urllib.request
-
     cache = tmp_path / "cache"
     photo = tmp_path / "photo-under-test.png"
     photo.write_bytes((EXAMPLES / "astronaut.png").read_bytes())
