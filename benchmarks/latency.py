@@ -1,6 +1,6 @@
-"""Latency benchmark: network forward (batch 1, 256x256) in torch, onnxruntime and onnxruntime int8 (the shipped
-width's model_int8.onnx) at the shipped and the full width, and one photo end to end split by stage, for each
-backend. Prints markdown tables of measured medians.
+"""Latency benchmark: network forward (batch 1, 256x256) in torch, onnxruntime, and the shipped width's int8 file
+(model_int8.onnx) in onnxruntime and in OpenVINO, at the shipped and the full width, and one photo end to end split
+by stage, for each backend. Prints markdown tables of measured medians, under the CPU's name.
 
 Each measurement runs in a fresh process, as a user's would (the CLI on the onnxruntime path never imports torch,
 let alone runs it beside onnxruntime's threads), and is repeated in --repeats processes, of which the median is
@@ -48,8 +48,8 @@ def network_ms(width: str, backend: str, runs: int, threads: int, tmp: str, fold
     from facerecon.model.hub import load_pretrained
 
     x = np.random.default_rng(0).random((batch, 3, 256, 256), dtype=np.float32)
-    if backend == "onnx-int8":
-        net = int8_backend(folder, "cpu", threads)
+    if backend in ("onnx-int8", "openvino-int8"):
+        net = int8_backend(folder, "cpu", threads, runtime="openvino" if backend == "openvino-int8" else "onnxruntime")
     else:
         model = load_pretrained(folder) if width == "shipped" else FaceReconNet(NetworkConfig.full_width()).eval()
         if backend == "torch":
@@ -122,6 +122,15 @@ def compare_int8(folders: list[Path], repeats: int, runs: int, threads: int) -> 
         print(f"| {folder} | {' | '.join(cells)} |")
 
 
+def cpu_name() -> str:
+    """The CPU's model name (Linux), as machines of this workplace's kind differ: docs/speed.md."""
+    try:
+        lines = Path("/proc/cpuinfo").read_text().splitlines()
+    except OSError:
+        return "CPU unknown"
+    return next((line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")), "CPU unknown")
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--runs", type=int, default=30)
@@ -138,27 +147,29 @@ def main() -> None:
         compare_int8(args.compare_int8, args.repeats, args.runs, args.threads)
         return
     import onnxruntime
+    import openvino
     import torch
 
-    print(f"torch {torch.__version__}, onnxruntime {onnxruntime.__version__}, threads "
-          f"{args.threads or 'one per core (the defaults)'}, cores {len(os.sched_getaffinity(0))}")
+    print(f"{cpu_name()}, cores {len(os.sched_getaffinity(0))}; torch {torch.__version__}, onnxruntime "
+          f"{onnxruntime.__version__}, openvino {openvino.__version__}; threads "
+          f"{args.threads or 'one per core (the defaults)'}")
     with tempfile.TemporaryDirectory() as tmp:
         if not args.end_to_end_only:
             print(f"\nNetwork forward, batch 1, 256x256, ms: median over {args.repeats} processes of the median of "
                   f"{args.runs} runs")
-            print("| width | torch ms | onnxruntime ms | onnxruntime int8 ms |\n|---|---|---|---|")
+            print("| width | torch ms | onnxruntime ms | onnxruntime int8 ms | openvino int8 ms |\n" + "|---" * 5 + "|")
         for width in () if args.end_to_end_only else ("shipped", "full"):
             ms = [f"{fresh(args.repeats, network_ms, width, b, args.runs, args.threads, tmp, args.model):.1f}"
                   for b in ("torch", "onnx")]
-            int8 = (fresh(args.repeats, network_ms, width, "onnx-int8", args.runs, args.threads, tmp, args.model)
-                    if width == "shipped" else None)
+            int8 = [f"{fresh(args.repeats, network_ms, width, b, args.runs, args.threads, tmp, args.model):.1f}"
+                    if width == "shipped" else "-" for b in ("onnx-int8", "openvino-int8")]
             name = f"{args.model.name}/" if width == "shipped" else "full (paper-sized, untrained; no int8 model)"
-            print(f"| {name} | {' | '.join(ms)} | {'-' if int8 is None else f'{int8:.1f}'} |")
+            print(f"| {name} | {' | '.join(ms + int8)} |")
         print(f"\n{args.photo.name} at 1280x1280 end to end (one face, GLB written), ms per stage: median over "
               f"{args.repeats} processes of the median of {args.runs} runs")
         keys = ("decode", "detect", "align", "network", "mesh", "export", "total")
         print("| backend | decode | detect | align | network | mesh | export GLB | total |\n" + "|---" * 8 + "|")
-        for backend in ("onnx-int8", "onnx", "torch"):
+        for backend in ("openvino-int8", "onnx-int8", "onnx", "torch"):
             med = fresh(args.repeats, end_to_end_ms, backend, args.runs, tmp, args.photo, args.model)
             print(f"| {backend} | " + " | ".join(f"{med[k]:.1f}" for k in keys) + " |")
 

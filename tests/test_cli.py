@@ -47,7 +47,7 @@ def test_quiet_by_default_and_verbose_on_request(tmp_path):
     # one line per failed input and nothing else: no MediaPipe / TensorFlow Lite start-up lines, no hub fallback
     assert quiet.stderr.splitlines() == [f"{EXAMPLES / 'cat_no_face.png'}: no face was found in the image"]
     loud = run_cli(*args, "--verbose", env={"HF_HUB_OFFLINE": "1"})
-    assert "backend onnx-int8 on cpu" in loud.stderr and "bundled weights" in loud.stderr  # the default on a CPU
+    assert "backend openvino-int8 on cpu" in loud.stderr and "bundled weights" in loud.stderr  # the default on a CPU
     assert "TensorFlow Lite" in loud.stderr or "W0000" in loud.stderr  # MediaPipe's own, let through
 
 

@@ -1,5 +1,5 @@
-"""The int8 network (facerecon.model.quantize): close to the float one, its maps still float, refused when stale,
-made by `facerecon quantize`, picked by backend auto."""
+"""The int8 network (facerecon.model.quantize): close to the float one in onnxruntime and in OpenVINO, its maps still
+float, refused when stale, made by `facerecon quantize`, picked by backend auto."""
 import shutil
 
 import numpy as np
@@ -23,13 +23,19 @@ def crops(reconstructor, astronaut) -> np.ndarray:
     return np.stack([f.crop_rgb for f in faces])
 
 
-def test_bundled_int8_network_stays_close_to_the_float_one(crops, tmp_path, monkeypatch):
+@pytest.fixture(autouse=True)
+def caches(tmp_path, monkeypatch):
     from facerecon.model import backends
 
-    monkeypatch.setattr(backends, "ONNX_CACHE", tmp_path)
+    monkeypatch.setattr(backends, "ONNX_CACHE", tmp_path / "onnx_cache")
+    monkeypatch.setattr(backends, "OPENVINO_CACHE", tmp_path / "openvino_cache")
+
+
+@pytest.mark.parametrize("runtime", ["onnxruntime", "openvino"])
+def test_bundled_int8_network_stays_close_to_the_float_one(crops, runtime):
     batch = to_batch(crops)
     (logits, coarse, detail) = OnnxBackend(float_onnx(WEIGHTS), "cpu").run(batch)
-    (logits8, coarse8, detail8) = int8_backend(WEIGHTS, "cpu").run(batch)
+    (logits8, coarse8, detail8) = int8_backend(WEIGHTS, "cpu", runtime=runtime).run(batch)
     inside = logits > 0
     assert ((logits8 > 0) == inside).mean() > 0.99
     for i in range(len(crops)):  # the coarse depth as the predictor uses it: shifted to zero mean over the face
@@ -41,24 +47,39 @@ def test_bundled_int8_network_stays_close_to_the_float_one(crops, tmp_path, monk
         assert len(np.unique(out[0][inside[0]])) > 2000
 
 
-def test_an_int8_model_of_other_weights_is_refused(tmp_path, monkeypatch):
-    from facerecon.model import backends
-
-    monkeypatch.setattr(backends, "ONNX_CACHE", tmp_path / "cache")
+@pytest.mark.parametrize("runtime", ["onnxruntime", "openvino"])
+def test_an_int8_model_of_other_weights_is_refused(tmp_path, runtime):
     folder = save_pretrained(tiny_model(1), tmp_path / "m")
     shutil.copy(WEIGHTS / INT8_NAME, folder / INT8_NAME)
     with pytest.raises(ModelFileError, match="was not made from"):
-        int8_backend(folder, "cpu")
+        int8_backend(folder, "cpu", runtime=runtime)
     assert load_backend(folder, "auto", "cpu").name == "onnx"  # the float network instead
     (folder / INT8_NAME).write_bytes(b"not onnx")
     with pytest.raises(ModelFileError, match="not a readable ONNX model"):
-        int8_backend(folder, "cpu")
+        int8_backend(folder, "cpu", runtime=runtime)
+
+
+def test_openvino_backend_serves_two_threads_at_once(crops):
+    """The demo runs two requests at once; OpenVINO's infer request takes one call at a time."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    backend = int8_backend(WEIGHTS, "cpu", runtime="openvino")
+    batches = [to_batch(crops[:1]), to_batch(crops[1:]), to_batch(crops), to_batch(crops[::-1])] * 3
+    alone = [backend.run(b)[1] for b in batches]
+    with ThreadPoolExecutor(2) as pool:
+        together = list(pool.map(lambda b: backend.run(b)[1], batches))
+    for a, b in zip(alone, together):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_openvino_runs_on_the_cpu_only():
+    with pytest.raises(RuntimeError, match="CPU only"):
+        int8_backend(WEIGHTS, "cuda", runtime="openvino")
 
 
 def test_quantize_command_makes_the_model_auto_then_runs(tmp_path, monkeypatch, detector, astronaut, capsys):
     from facerecon.model import backends
 
-    monkeypatch.setattr(backends, "ONNX_CACHE", tmp_path / "cache")
     folder = save_pretrained(tiny_model(2), tmp_path / "tiny")
     rng = np.random.default_rng(0)
     write_shard(tmp_path / "shards" / "shard_00000.npz",
@@ -69,11 +90,11 @@ def test_quantize_command_makes_the_model_auto_then_runs(tmp_path, monkeypatch, 
     assert main(["quantize", "--shards", str(tmp_path / "shards"), "--count", "8", "--model", str(folder)]) == 0
     assert f"wrote {folder / INT8_NAME} (calibrated on 8 crops)" in capsys.readouterr().out
     reconstructor = FaceReconstructor.from_pretrained(folder, device="cpu", detector=detector)
-    assert reconstructor.backend.name == "onnx-int8"
+    assert reconstructor.backend.name == "openvino-int8"  # OpenVINO where it is installed (it is a dependency)
     with pytest.raises(RuntimeError, match="torch sees no CUDA device"):  # auto with device cuda is torch's
         load_backend(folder, "auto", "cuda")
-    from facerecon.model import backends
-
+    monkeypatch.setattr(backends, "openvino_present", lambda: False)
+    assert load_backend(folder, "auto", "cpu").name == "onnx-int8"  # else onnxruntime's
     monkeypatch.setattr(backends, "cuda_present", lambda: True)  # a GPU host: auto runs torch there
     assert load_backend(folder, "auto", "auto").name == "torch"
     assert load_backend(folder, "auto", "cpu").name == "onnx-int8"  # unless the CPU is asked for
