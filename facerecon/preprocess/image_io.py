@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import cv2
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
@@ -27,6 +28,10 @@ def load_image(source: ImageInput) -> np.ndarray:
         return _pil_to_rgb8(source.copy())  # the caller's image stays as it was (the conversion works in place)
     data, name = _read(source)
     with _opened(data, name) as img:
+        if img.format == "JPEG" and img.mode == "RGB":
+            rgb = _decode_jpeg(data)
+            if rgb is not None:  # else (a truncated file) PIL's decoder says what is wrong
+                return rgb
         try:
             img.load()
             return _pil_to_rgb8(img)
@@ -77,6 +82,15 @@ def _opened(data: bytes, name: str) -> Iterator[Image.Image]:
         if w * h > MAX_PIXELS:
             raise ImageReadError(f"{name}: {w}x{h} pixels is more than the {MAX_PIXELS:,}-pixel limit")
         yield img
+
+
+def _decode_jpeg(data: bytes) -> np.ndarray | None:
+    """An RGB JPEG decoded by OpenCV, EXIF orientation applied (its default, as ImageOps.exif_transpose does for
+    PIL's): the same pixels as PIL's decoder (both are libjpeg-turbo) in about half the time, as OpenCV writes 3-byte
+    pixels where PIL keeps 4 and repacks them for numpy (a 1280x1280 photo: 5 against 9-15 ms; docs/speed.md).
+    None where OpenCV cannot decode it."""
+    rgb = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR_RGB)
+    return None if rgb is None or rgb.ndim != 3 else rgb
 
 
 def _pil_to_rgb8(img: Image.Image) -> np.ndarray:
