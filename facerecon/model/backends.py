@@ -168,10 +168,10 @@ class OpenVinoBackend:
         OPENVINO_CACHE.mkdir(parents=True, exist_ok=True)
         self.core.set_property({"CACHE_DIR": str(OPENVINO_CACHE)})
         self.model = self.core.read_model(str(onnx_path))
-        # f32: on a CPU with bfloat16 units OpenVINO would otherwise run the graph's float parts in bfloat16, and the
-        # int8 file keeps the coarse head and every output convolution float for their precision (quantize.py)
-        self.config = {"PERFORMANCE_HINT": "LATENCY", "INFERENCE_NUM_THREADS": threads or usable_cores(),
-                       "INFERENCE_PRECISION_HINT": "f32"}
+        # the graph's float parts (the coarse head and the output convolutions, kept float by quantize.py) run in
+        # OpenVINO's default precision: bfloat16 on a CPU with bfloat16 units (AMX, AVX-512 BF16), else float32;
+        # bfloat16 there measured within issue 27's int8 bounds of the float network and 12% faster (docs/speed.md)
+        self.config = {"PERFORMANCE_HINT": "LATENCY", "INFERENCE_NUM_THREADS": threads or usable_cores()}
         self.requests = {}
         self.lock = threading.Lock()
 

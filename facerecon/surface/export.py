@@ -118,7 +118,10 @@ def glb_bytes(vertices: np.ndarray, triangles: np.ndarray, normals: np.ndarray, 
     indices = accessor(triangles.reshape(-1), "SCALAR")
     images = [image(texture, ".jpg", [cv2.IMWRITE_JPEG_QUALITY, 95])]
     if normal_map is not None:
-        images.append(image(normal_map, ".png", [cv2.IMWRITE_PNG_COMPRESSION, 1]))
+        # the filter that predicts each pixel from its left neighbour alone: half the time of zlib level 1 with
+        # libpng's choice of filters (a face's map: 0.9 against 1.6 ms), the file 8% larger
+        images.append(image(normal_map, ".png", [cv2.IMWRITE_PNG_COMPRESSION, 1, cv2.IMWRITE_PNG_FILTER,
+                                                 cv2.IMWRITE_PNG_FILTER_SUB]))
     material = {"pbrMetallicRoughness": {"baseColorTexture": {"index": 0}, "metallicFactor": 0.0,
                                          "roughnessFactor": 0.8}, "doubleSided": True}
     if normal_map is not None:
