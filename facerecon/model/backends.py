@@ -168,10 +168,11 @@ class OpenVinoBackend:
         OPENVINO_CACHE.mkdir(parents=True, exist_ok=True)
         self.core.set_property({"CACHE_DIR": str(OPENVINO_CACHE)})
         self.model = self.core.read_model(str(onnx_path))
-        # the graph's float parts (the coarse head and the output convolutions, kept float by quantize.py) run in
-        # OpenVINO's default precision: bfloat16 on a CPU with bfloat16 units (AMX, AVX-512 BF16), else float32;
-        # bfloat16 there measured within issue 27's int8 bounds of the float network and 12% faster (docs/speed.md)
-        self.config = {"PERFORMANCE_HINT": "LATENCY", "INFERENCE_NUM_THREADS": threads or usable_cores()}
+        # float32 for the graph's float parts (the coarse head and the output convolutions, which quantize.py keeps
+        # float): on a CPU with bfloat16 units OpenVINO would run them in bfloat16, 8% faster, but its maps come out
+        # in bfloat16's steps (the coarse depth in 0.125 crop px near the face's 28; docs/speed.md)
+        self.config = {"PERFORMANCE_HINT": "LATENCY", "INFERENCE_NUM_THREADS": threads or usable_cores(),
+                       "INFERENCE_PRECISION_HINT": "f32"}
         self.requests = {}
         self.lock = threading.Lock()
 
