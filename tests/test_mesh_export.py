@@ -11,7 +11,7 @@ import trimesh
 from facerecon import FaceReconstruction
 from facerecon.preprocess.align import MM_PER_CROP_PIXEL
 from facerecon.surface.export import BASE_MM, write_maps, write_mesh
-from facerecon.surface.mesh import build_mesh, texture_uv
+from facerecon.surface.mesh import CENTRE, build_mesh, texture_uv
 
 from .conftest import ROOT, require_tool
 
@@ -50,6 +50,18 @@ def test_mesh_is_cut_to_the_mask_and_joined_across_a_depth_step():
     n = np.asarray(mesh.vertex_normals)
     beside_step = np.abs(v[:, 0] / MM_PER_CROP_PIXEL + 0.5) < 2  # the columns either side of it lean on the wall
     assert (n[~beside_step, 2] > 0.99).mean() > 0.99  # flat parts face the viewer (+Z)
+
+
+def test_a_pixel_in_no_triangle_is_dropped_and_the_triangles_renumbered():
+    """A two-pixel spur off the disc's edge: its tip is in no 2x2 block with two more face pixels."""
+    face = make_face(step_depth=0.0)
+    row = np.nonzero(face.mask[128] > 0.5)[0]
+    face.mask[128, row[-1] + 1: row[-1] + 3] = 1.0  # the spur: its first pixel has triangles, its tip none
+    mesh = build_mesh(face, detail_strength=0.0)
+    assert len(mesh.vertices) == int((face.mask > 0.5).sum()) - 1
+    assert mesh.triangles.max() == len(mesh.vertices) - 1 and len(np.unique(mesh.triangles)) == len(mesh.vertices)
+    assert mesh.vertices[:, 0].max() < (row[-1] + 1.5 - CENTRE) * MM_PER_CROP_PIXEL  # the spur's first pixel, no tip
+    assert len(mesh.vertex_colors) == len(mesh.vertices)
 
 
 def test_the_mesh_matches_open3d_and_decimates_through_it():
