@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import re
 import sys
 import time
@@ -228,7 +227,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="facerecon", description=__doc__)
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--verbose", action="store_true",
-                        help="also log the backend, the hub's fallback and MediaPipe's own start-up messages")
+                        help="also log the backend and the hub's fallback")
     sub = p.add_subparsers(dest="command", required=True)
 
     s = sub.add_parser("predict", parents=[common], help="reconstruct every face of each photo: maps and meshes")
@@ -326,8 +325,6 @@ def main(argv: list[str] | None = None) -> int:
 
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(message)s")
-    if args.verbose:  # MediaPipe's native start-up logs too (preprocess.detect silences them otherwise)
-        os.environ["FACERECON_VERBOSE"] = "1"
     try:
         return args.func(args)
     except (FaceReconError, ValueError, RuntimeError) as e:

@@ -1,22 +1,22 @@
-"""Face detection and landmarks with MediaPipe (0.10.21: the last release that bundles its models).
+"""Face detection and landmarks with MediaPipe's face models (0.10.21: the last release that bundles them), run in
+OpenVINO (face_models.py).
 
-Every face in the photo is found with BlazeFace (full- and short-range models, merged), then MediaPipe Face Mesh
-runs on a square window around each one for 468 landmarks; a detection where Face Mesh finds no face is dropped.
-Coordinates returned here are image pixels with integer values at pixel centres (MediaPipe's normalised coordinates
-put 0 and 1 at the image edges).
+Every face in the photo is found with BlazeFace (full- and short-range models, merged), then Face Mesh's landmark
+model runs on a square window around each one for 468 landmarks; a detection where the window shows no face is
+dropped. Coordinates returned here are image pixels with integer values at pixel centres (MediaPipe's normalised
+coordinates put 0 and 1 at the image edges).
 """
 from __future__ import annotations
 
 import os
-import sys
 import threading
-from contextlib import contextmanager
 from dataclasses import dataclass
 
 import cv2
 import numpy as np
 
 from .align import apply_affine, invert_affine, shrink_by, warp_to_crop
+from .face_models import FULL_RANGE, SHORT_RANGE, BlazeFace, FaceLandmarker
 
 MAX_FACES = int(os.environ.get("FACERECON_MAX_FACES", 8))
 DETECT_MAX_SIDE = 1280  # the first detection pass runs on a copy no larger than this, shrunk by a whole factor
@@ -32,52 +32,13 @@ MESH_WINDOW = 384  # Face Mesh sees each face in a window of this many pixels
 # same portraits turned a quarter, a half or three quarters at most 0.853; benchmarks/orientation.py checks that
 # turned photos still come out upright (docs/speed.md)
 SURELY_UPRIGHT = 0.9
+WINDOW_MIN_SCORE = 0.3  # Face Mesh's own detection in a window (its min_detection_confidence, as MediaPipe ran it)
 
 # Face Mesh landmark ids of the alignment points (subject's right eye is on the image left).
 _EYE_CORNERS_LEFT, _EYE_CORNERS_RIGHT = (33, 133), (362, 263)
 _NOSE_TIP, _MOUTH_LEFT, _MOUTH_RIGHT = 1, 61, 291
 # np.rot90(window, k) for k = 1, 2, 3 as cv2.rotate codes
 _QUARTER_TURNS = (cv2.ROTATE_90_COUNTERCLOCKWISE, cv2.ROTATE_180, cv2.ROTATE_90_CLOCKWISE)
-
-
-@contextmanager
-def native_stderr_silenced(silence: bool = True):
-    """MediaPipe's C++ code (absl, TensorFlow Lite) writes its start-up messages straight to file descriptor 2, with
-    no setting that turns them off (google-ai-edge/mediapipe#5737): point fd 2 at /dev/null meanwhile. They come
-    once per process, when its graphs start, so only the detector's first calls run under this."""
-    if not silence:
-        yield
-        return
-    sys.stderr.flush()
-    saved, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
-    try:
-        os.dup2(devnull, 2)
-        yield
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-        os.close(devnull)
-
-
-def import_mediapipe():
-    """mediapipe, imported without its drawing helpers: `mediapipe.solutions` imports drawing_utils and
-    drawing_styles at its own import, and drawing_utils imports matplotlib.pyplot, over half of mediapipe's import
-    time on every launch (docs/speed.md); facerecon draws nothing with them. Empty modules stand in for the two
-    during the import and are taken out after it, so a later import of them gets the real ones."""
-    import types
-
-    if "mediapipe" in sys.modules:
-        return sys.modules["mediapipe"]
-    names = [f"mediapipe.python.solutions.{name}" for name in ("drawing_utils", "drawing_styles")]
-    stand_ins = {name: types.ModuleType(name) for name in names if name not in sys.modules}
-    sys.modules.update(stand_ins)
-    try:
-        import mediapipe
-    finally:
-        for name, module in stand_ins.items():
-            if sys.modules.get(name) is module:
-                del sys.modules[name]
-    return mediapipe
 
 
 @dataclass
@@ -102,22 +63,9 @@ class FaceDetector:
     says how many faces the max_faces cap left out). Thread-safe."""
 
     def __init__(self, max_faces: int = MAX_FACES, min_score: float = 0.5):
-        # quiet until Face Mesh has run on a face once: by then every graph has started and said its piece
-        self._quiet = not os.environ.get("FACERECON_VERBOSE")
-        with native_stderr_silenced(self._quiet):
-            mp = import_mediapipe()  # heavy import, deferred
-
-            detection = mp.solutions.face_detection
-            self._detectors = [detection.FaceDetection(model_selection=m, min_detection_confidence=min_score)
-                               for m in (1, 0)]
-            self._mesh = mp.solutions.face_mesh.FaceMesh(static_image_mode=True, max_num_faces=1,
-                                                         refine_landmarks=False, min_detection_confidence=0.3)
-            # the graphs start their calculators on threads of their own, which log after the constructor has
-            # returned; a first (empty) frame waits for them
-            blank = np.zeros((64, 64, 3), np.uint8)
-            for graph in (*self._detectors, self._mesh):
-                graph.process(blank)
-        self.max_faces = max_faces
+        self._full, self._short = BlazeFace(FULL_RANGE), BlazeFace(SHORT_RANGE)
+        self._landmarker = FaceLandmarker()
+        self.max_faces, self.min_score = max_faces, min_score
         self._lock = threading.Lock()
 
     def detect(self, rgb: np.ndarray) -> Detections:
@@ -125,7 +73,7 @@ class FaceDetector:
         k = -(-max(h, w) // DETECT_MAX_SIDE)  # a whole factor (shrink_by's fast path)
         f = 1.0 / k
         small = shrink_by(rgb, k)
-        with self._lock, native_stderr_silenced(self._quiet):
+        with self._lock:
             confirmed = self._confirmed(rgb, *self._detect_boxes(small), f)
             small_face = SMALL_IN_COPY * max(small.shape[:2])
             if f < 1 and (not confirmed or min(d.box[2] - d.box[0] for d in confirmed) * f < small_face):
@@ -142,7 +90,6 @@ class FaceDetector:
                 confirmed = self._confirmed(rgb, boxes, scores, f)
                 if confirmed:
                     break
-            self._quiet = self._quiet and not confirmed
         faces = Detections(confirmed[: self.max_faces], left_out=max(0, len(confirmed) - self.max_faces))
         faces.sort(key=lambda d: -(d.box[2] - d.box[0]) * (d.box[3] - d.box[1]))
         return faces
@@ -169,26 +116,22 @@ class FaceDetector:
         boxes, scores = [np.zeros((0, 4))], [np.zeros(0)]
         for y in starts(h):
             for x in starts(w):
-                b, s = self._detect_boxes(np.ascontiguousarray(rgb[y:y + TILE, x:x + TILE]), self._detectors[:1])
+                b, s = self._detect_boxes(np.ascontiguousarray(rgb[y:y + TILE, x:x + TILE]), (self._full,))
                 boxes.append(b + [x, y, x, y])
                 scores.append(s)
         return np.concatenate(boxes), np.concatenate(scores)
 
     def _detect_boxes(self, rgb: np.ndarray, detectors=None) -> tuple[np.ndarray, np.ndarray]:
+        """Both detectors' (or the given ones') boxes in pixels (x0, y0, x1, y1) and their scores."""
         h, w = rgb.shape[:2]
-        boxes, scores = [], []
-        for det in detectors or self._detectors:
-            for d in det.process(rgb).detections or []:
-                bb = d.location_data.relative_bounding_box
-                boxes.append([bb.xmin * w, bb.ymin * h, (bb.xmin + bb.width) * w, (bb.ymin + bb.height) * h])
-                scores.append(d.score[0])
-        if not boxes:
-            return np.zeros((0, 4)), np.zeros(0)
-        return np.array(boxes) - [0.5, 0.5, 0.5, 0.5], np.array(scores)
+        found = [det.detect(rgb, self.min_score) for det in detectors or (self._full, self._short)]
+        boxes = np.concatenate([b for b, _, _ in found]) * [w, h, w, h] - 0.5
+        return boxes, np.concatenate([s for _, _, s in found])
 
-    def _window_score(self, window: np.ndarray) -> float:
-        """The short-range detector's best score in a Face Mesh window (0 where it finds nothing)."""
-        return max((d.score[0] for d in self._detectors[1].process(window).detections or []), default=0.0)
+    def _window_score(self, found: tuple[np.ndarray, np.ndarray, np.ndarray]) -> float:
+        """The short-range detector's best score in a Face Mesh window, from min_score (0 below it)."""
+        scores = found[2]
+        return float(scores[0]) if len(scores) and scores[0] >= self.min_score else 0.0
 
     def _face_mesh(self, rgb: np.ndarray, box: np.ndarray) -> tuple[np.ndarray, int] | None:
         """Run Face Mesh in a square window twice the box size around it, turned upright first: (landmarks, the
@@ -213,15 +156,17 @@ class FaceDetector:
         # grey level of resampling it turned), which cv2.rotate copies 7 times faster (0.3 against 2 ms)
         upright = warp_to_crop(rgb, to_window(0), size=MESH_WINDOW)
         windows = [upright]
-        scores = [self._window_score(upright)]
-        if scores[0] < SURELY_UPRIGHT:  # else the three turned windows need not be looked at
+        # the short-range detector in the window, once: its best score (counted from min_score) says which way is
+        # up, and its best detection (from WINDOW_MIN_SCORE) places the landmark model, as in Face Mesh's graph
+        found = [self._short.detect(upright, WINDOW_MIN_SCORE)]
+        if self._window_score(found[0]) < SURELY_UPRIGHT:  # else the three turned windows need not be looked at
             windows += [cv2.rotate(upright, code) for code in _QUARTER_TURNS]
-            scores += [self._window_score(w) for w in windows[1:]]
-        quarter = int(np.argmax(scores))  # the first of equal scores: the least turn
-        result = self._mesh.process(windows[quarter])
-        if not result.multi_face_landmarks:
+            found += [self._short.detect(w, WINDOW_MIN_SCORE) for w in windows[1:]]
+        quarter = int(np.argmax([self._window_score(d) for d in found]))  # the first of equal scores: the least turn
+        boxes, keypoints, _ = found[quarter]
+        lm = self._landmarker.landmarks(windows[quarter], boxes[0], keypoints[0]) if len(boxes) else None
+        if lm is None:
             return None
-        lm = np.array([[p.x, p.y, p.z] for p in result.multi_face_landmarks[0].landmark[:468]])
         xy = apply_affine(invert_affine(to_window(quarter)), lm[:, :2] * MESH_WINDOW - 0.5)
         depth = -lm[:, 2] * MESH_WINDOW / s  # MediaPipe z: scaled like x, smaller = nearer
         return np.column_stack([xy, depth]), 90 * quarter
