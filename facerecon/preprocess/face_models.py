@@ -42,8 +42,11 @@ class TfliteModel:
         core = ov.Core()
         backends.OPENVINO_CACHE.mkdir(parents=True, exist_ok=True)
         core.set_property({"CACHE_DIR": str(backends.OPENVINO_CACHE)})
-        self.compiled = core.compile_model(str(path), "CPU",
-                                           {"PERFORMANCE_HINT": "LATENCY", "INFERENCE_PRECISION_HINT": "f32"})
+        # threads not pinned to cores: pinned, these small models ran 1.3 ms slower a photo beside the network
+        # (detect 13.1 -> 11.6 ms in the pipeline, docs/speed.md)
+        self.compiled = core.compile_model(str(path), "CPU", {"PERFORMANCE_HINT": "LATENCY",
+                                                              "INFERENCE_PRECISION_HINT": "f32",
+                                                              "ENABLE_CPU_PINNING": False})
         self.request = self.compiled.create_infer_request()
         self.lock = threading.Lock()
 
