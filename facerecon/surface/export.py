@@ -48,7 +48,9 @@ def detail_normal_map(face: FaceReconstruction, detail_strength: float = 1.0,
     along_n = d[..., 0] * nx + d[..., 1] * ny + d[..., 2] * nz  # (d * n).sum(2) took a third of this function
     local = np.stack([(d[..., 0] - nx * along_n) / s, (d[..., 1] * nz - d[..., 2] * ny) / s, along_n], axis=2)
     np.copyto(local, np.float32([0, 0, 1]), where=(face.mask <= 0.5)[..., None])  # 8x faster than local[outside] =
-    return np.round((local + 1) * 127.5).clip(0, 255).astype(np.uint8)
+    local += 1  # in place: (local + 1) * 127.5, rounded and clipped, as uint8
+    local *= 127.5
+    return np.clip(np.rint(local, out=local), 0, 255, out=local).astype(np.uint8)
 
 
 def face_glb(mesh: FaceMesh, texture: np.ndarray, face: FaceReconstruction | None = None,
@@ -110,7 +112,8 @@ def glb_bytes(vertices: np.ndarray, triangles: np.ndarray, normals: np.ndarray, 
         ok, data = cv2.imencode(ext, cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), params)
         return {"bufferView": view(data.tobytes()), "mimeType": f"image/{ext[1:].replace('jpg', 'jpeg')}"}
 
-    uv = texture_uv(vertices) * [1, -1] + [0, 1]  # glTF's v runs down the image
+    uv = texture_uv(vertices)
+    uv[:, 1] = 1 - uv[:, 1]  # glTF's v runs down the image
     attributes = {"POSITION": accessor(vertices, "VEC3", bounds=True), "NORMAL": accessor(normals, "VEC3"),
                   "TEXCOORD_0": accessor(uv, "VEC2")}
     if tangents is not None:
