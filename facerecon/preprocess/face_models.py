@@ -4,10 +4,9 @@ detectors and Face Mesh's landmark model.
 MediaPipe runs them inside its graphs, whose own steps are written out here from its graph files and calculators
 (mediapipe/modules/face_detection/face_detection*.pbtxt, face_landmark/face_detection_front_detection_to_roi.pbtxt,
 face_landmark_cpu.pbtxt): the letterboxed input, SSD anchors, box decoding, weighted non-maximum suppression, and
-the landmarks' rectangle from the eyes. Why not the graphs: they took 13 of the 18 ms that finding a face and its
-landmarks took in a 1280-px photo (graph overhead, a copy of the photo for each, and Face Mesh detecting the face
-again in a window we had already looked at); the three models themselves take 2.2, 0.8 and 1.0 ms here
-(docs/speed.md). Coordinates are MediaPipe's: normalised, 0 and 1 at the image's edges.
+the landmarks' rectangle from the eyes. Why not the graphs: they spent most of the detection's time around the
+models (graph overhead, a copy of the photo for each, and Face Mesh detecting the face again in a window already
+looked at; measured in docs/speed.md). Coordinates are MediaPipe's: normalised, 0 and 1 at the image's edges.
 """
 from __future__ import annotations
 
@@ -31,8 +30,8 @@ def model_folder() -> Path:
 
 class TfliteModel:
     """A .tflite file compiled by OpenVINO for the CPU; one call at a time (an infer request is not re-entrant).
-    Compiled once and cached with the network's (backends.OPENVINO_CACHE): compiling the three took 0.76 s of every
-    launch."""
+    Compiled once and cached with the network's (backends.OPENVINO_CACHE): compiling them took most of a launch's
+    start-up."""
 
     def __init__(self, path: Path):
         import openvino as ov
@@ -42,8 +41,7 @@ class TfliteModel:
         core = ov.Core()
         backends.OPENVINO_CACHE.mkdir(parents=True, exist_ok=True)
         core.set_property({"CACHE_DIR": str(backends.OPENVINO_CACHE)})
-        # threads not pinned to cores: pinned, these small models ran 1.3 ms slower a photo beside the network
-        # (detect 13.1 -> 11.6 ms in the pipeline, docs/speed.md)
+        # threads not pinned to cores: pinned, these small models ran slower beside the network (docs/speed.md)
         self.compiled = core.compile_model(str(path), "CPU", {"PERFORMANCE_HINT": "LATENCY",
                                                               "INFERENCE_PRECISION_HINT": "f32",
                                                               "ENABLE_CPU_PINNING": False})
