@@ -161,12 +161,8 @@ class OpenVinoBackend:
     provider = "OpenVINO CPU"
 
     def __init__(self, onnx_path: Path, threads: int = 0, name: str = "openvino-int8"):
-        import openvino as ov
-
         self.name = name
-        self.core = ov.Core()
-        OPENVINO_CACHE.mkdir(parents=True, exist_ok=True)
-        self.core.set_property({"CACHE_DIR": str(OPENVINO_CACHE)})
+        self.core = openvino_core()
         self.model = self.core.read_model(str(onnx_path))
         # float32 for the graph's float parts (the coarse head and the output convolutions, which quantize.py keeps
         # float): on a CPU with bfloat16 units OpenVINO would run them in bfloat16, 8% faster, but its maps come out
@@ -196,6 +192,17 @@ class OpenVinoBackend:
         with self.lock:
             outs = self.request(len(batch)).infer({"rgb": np.ascontiguousarray(batch, np.float32)})  # copies out
         return tuple(outs[name][:, 0] for name in OUTPUT_NAMES)
+
+
+def openvino_core():
+    """An OpenVINO Core that caches what it compiles in OPENVINO_CACHE (the network here, the face models in
+    preprocess.face_models): a later process loads a compiled model instead of compiling it again."""
+    import openvino as ov
+
+    core = ov.Core()
+    OPENVINO_CACHE.mkdir(parents=True, exist_ok=True)
+    core.set_property({"CACHE_DIR": str(OPENVINO_CACHE)})
+    return core
 
 
 def openvino_present() -> bool:

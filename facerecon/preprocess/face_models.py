@@ -30,17 +30,13 @@ def model_folder() -> Path:
 
 class TfliteModel:
     """A .tflite file compiled by OpenVINO for the CPU; one call at a time (an infer request is not re-entrant).
-    Compiled once and cached with the network's (backends.OPENVINO_CACHE): compiling them took most of a launch's
+    Compiled once and cached with the network's (backends.openvino_core): compiling them took most of a launch's
     start-up."""
 
     def __init__(self, path: Path):
-        import openvino as ov
+        from ..model.backends import openvino_core
 
-        from ..model import backends
-
-        core = ov.Core()
-        backends.OPENVINO_CACHE.mkdir(parents=True, exist_ok=True)
-        core.set_property({"CACHE_DIR": str(backends.OPENVINO_CACHE)})
+        core = openvino_core()
         # threads not pinned to cores: pinned, these small models ran slower beside the network (docs/speed.md)
         self.compiled = core.compile_model(str(path), "CPU", {"PERFORMANCE_HINT": "LATENCY",
                                                               "INFERENCE_PRECISION_HINT": "f32",
@@ -137,12 +133,10 @@ class BlazeFace:
         boxes = np.concatenate([centre - half, centre + half], axis=1)
         keypoints = raw[:, 4:16].reshape(-1, 6, 2) / size + anchors[:, None]
         boxes, keypoints, scores = weighted_nms(boxes, keypoints, scores)
-        # from the letterboxed square back to the image (DetectionProjectionCalculator)
-        to_image = lambda p, c, n: ((p - 0.5) * side + c) / n  # noqa: E731
-        boxes = np.stack([to_image(boxes[:, 0], w / 2, w), to_image(boxes[:, 1], h / 2, h),
-                          to_image(boxes[:, 2], w / 2, w), to_image(boxes[:, 3], h / 2, h)], axis=-1)
-        keypoints = np.stack([to_image(keypoints[..., 0], w / 2, w), to_image(keypoints[..., 1], h / 2, h)], axis=-1)
-        return boxes, keypoints, scores
+        # from the letterboxed square, centred on the image, back to the image (DetectionProjectionCalculator)
+        scale = side / np.array([w, h])
+        boxes = ((boxes.reshape(-1, 2, 2) - 0.5) * scale + 0.5).reshape(-1, 4)
+        return boxes, (keypoints - 0.5) * scale + 0.5, scores
 
 
 class FaceLandmarker:
@@ -165,7 +159,7 @@ class FaceLandmarker:
         side = 1.5 * max((box[2] - box[0]) * w, (box[3] - box[1]) * h)
         tensor = rect_to_tensor(rgb, centre, (side, side), rotation, self.SIZE, cv2.BORDER_REPLICATE)
         raw, flag = self.model(tensor * np.float32(1 / 255))
-        if 1 / (1 + math.exp(-float(flag.reshape(-1)[0]))) < 0.5:
+        if float(flag.reshape(-1)[0]) < 0:  # the face flag's logit: presence (its sigmoid) under 0.5
             return None
         points = raw.reshape(468, 3) / self.SIZE
         c, s = math.cos(rotation), math.sin(rotation)
