@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import json
 import struct
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -16,7 +17,7 @@ from PIL import Image
 from ..result import FaceReconstruction
 from .mesh import FaceMesh, build_mesh, mesh_frame_to_crop, texture_uv
 from .raster import sample_bilinear
-from .visualize import normals_from_depth
+from .visualize import normal_components, normals_from_depth
 
 if TYPE_CHECKING:  # trimesh (0.4 s to import) writes OBJ, PLY and STL, and is imported when one is asked for
     import trimesh
@@ -26,11 +27,11 @@ FORMATS = ("glb", "obj", "ply", "stl")
 GL = {"ARRAY_BUFFER": 34962, "ELEMENT_ARRAY_BUFFER": 34963, "FLOAT": 5126, "UNSIGNED_INT": 5125, "LINEAR": 9729,
       "LINEAR_MIPMAP_LINEAR": 9987, "CLAMP_TO_EDGE": 33071}
 BASE_MM = 3.0  # the printable solid's back, behind the face's deepest point
-
-
-def mesh_frame_normals(depth: np.ndarray) -> np.ndarray:
-    """S x S x 3 unit normals of a depth map (crop px) in the mesh frame (X right, Y up, Z towards the viewer)."""
-    return normals_from_depth(depth) * np.array([1, -1, 1], np.float32)
+# PNG: the filter that predicts each pixel from its left neighbour alone: half the time of zlib level 1 with libpng's
+# choice of filters (a face's normal map: 0.9 against 1.6 ms), the file 8% larger
+IMAGE_PARAMS = {".jpg": [cv2.IMWRITE_JPEG_QUALITY, 95],
+                ".png": [cv2.IMWRITE_PNG_COMPRESSION, 1, cv2.IMWRITE_PNG_FILTER, cv2.IMWRITE_PNG_FILTER_SUB]}
+IMAGE_ENCODER = ThreadPoolExecutor(2, thread_name_prefix="glb-image")  # two: the demo serves two requests at once
 
 
 def detail_normal_map(face: FaceReconstruction, detail_strength: float = 1.0,
@@ -38,19 +39,21 @@ def detail_normal_map(face: FaceReconstruction, detail_strength: float = 1.0,
     """S x S x 3 uint8 tangent-space normal map (glTF's convention: red right, green up, blue out) of the detailed
     surface (coarse + detail_strength * detail) over the coarse one: in the frame of the coarse normal N, with the
     tangent T along +X (the texture's u) and B = N x T (its up). Flat (128, 128, 255) outside the face.
-    coarse_normals: mesh_frame_normals(face.coarse_depth), when the caller has it."""
-    n = mesh_frame_normals(face.coarse_depth) if coarse_normals is None else coarse_normals
-    d = mesh_frame_normals(face.coarse_depth + detail_strength * face.detail)
+    coarse_normals: normals_from_depth(face.coarse_depth, y_up=True), when the caller has it."""
+    n = normals_from_depth(face.coarse_depth, y_up=True) if coarse_normals is None else coarse_normals
+    dx, dy, dz = normal_components(face.coarse_depth + detail_strength * face.detail, y_up=True)
     # T = +X made orthogonal to N = (1 - nx^2, -nx ny, -nx nz) / s and B = N x T = (0, nz, -ny) / s, with
-    # s = sqrt(1 - nx^2): written out, as np.cross and np.linalg.norm took most of this function's time
+    # s = sqrt(1 - nx^2): written out channel by channel (np.cross, np.linalg.norm and stacking the channels before
+    # the masking and the conversion took most of this function's time)
     nx, ny, nz = n[..., 0], n[..., 1], n[..., 2]
-    s = np.sqrt(np.maximum(1 - nx * nx, 1e-12))
-    along_n = d[..., 0] * nx + d[..., 1] * ny + d[..., 2] * nz  # (d * n).sum(2) took a third of this function
-    local = np.stack([(d[..., 0] - nx * along_n) / s, (d[..., 1] * nz - d[..., 2] * ny) / s, along_n], axis=2)
-    np.copyto(local, np.float32([0, 0, 1]), where=(face.mask <= 0.5)[..., None])  # 8x faster than local[outside] =
-    local += 1  # in place: (local + 1) * 127.5, rounded and clipped, as uint8
-    local *= 127.5
-    return np.clip(np.rint(local, out=local), 0, 255, out=local).astype(np.uint8)
+    inv_s = 1 / np.sqrt(np.maximum(1 - nx * nx, 1e-12))
+    along_n = dx * nx + dy * ny + dz * nz
+    outside = face.mask <= 0.5
+    channels = []
+    for channel, flat in (((dx - nx * along_n) * inv_s, 0), ((dy * nz - dz * ny) * inv_s, 0), (along_n, 1)):
+        np.copyto(channel, np.float32(flat), where=outside)
+        channels.append(cv2.convertScaleAbs(channel, alpha=127.5, beta=127.5))  # (c + 1) * 127.5, rounded, as uint8
+    return cv2.merge(channels)
 
 
 def face_glb(mesh: FaceMesh, texture: np.ndarray, face: FaceReconstruction | None = None,
@@ -60,9 +63,12 @@ def face_glb(mesh: FaceMesh, texture: np.ndarray, face: FaceReconstruction | Non
     surface, and a copy an engine decimates (whose geometry loses the detail) keeps its look; the positions keep
     the detail (the outline and the side view are the surface's own). Without it, the mesh's own normals."""
     vertices, triangles = mesh.vertices, mesh.triangles
+    # the texture's JPEG is encoded on another thread (cv2 releases the GIL) while the normals and their map are
+    # computed: the GLB 0.8 ms sooner on 2 cores (docs/speed.md)
+    texture_jpeg = IMAGE_ENCODER.submit(encode_image, texture, ".jpg")
     if face is None:
-        return glb_bytes(vertices, triangles, mesh.vertex_normals, texture)
-    coarse_normals = mesh_frame_normals(face.coarse_depth)
+        return glb_bytes(vertices, triangles, mesh.vertex_normals, texture_jpeg.result())
+    coarse_normals = normals_from_depth(face.coarse_depth, y_up=True)
     normals = sample_bilinear(coarse_normals, mesh_frame_to_crop(vertices))
     # lengths written out: np.linalg.norm over rows of 3 takes 4 times as long (0.45 ms for a face's vertices)
     normals /= np.sqrt(normals[:, 0:1] ** 2 + normals[:, 1:2] ** 2 + normals[:, 2:3] ** 2)
@@ -71,14 +77,21 @@ def face_glb(mesh: FaceMesh, texture: np.ndarray, face: FaceReconstruction | Non
     # its length is sqrt(1 - nx^2) for a unit N
     tangents = np.array([1.0, 0, 0]) - normals[:, :1] * normals
     tangents /= np.sqrt(np.maximum(1 - normals[:, 0:1] ** 2, 1e-12))
-    return glb_bytes(vertices, triangles, normals, texture, np.column_stack([tangents, np.ones(len(tangents))]),
-                     detail_normal_map(face, detail_strength, coarse_normals))
+    normal_map_png = encode_image(detail_normal_map(face, detail_strength, coarse_normals), ".png")
+    return glb_bytes(vertices, triangles, normals, texture_jpeg.result(),
+                     np.column_stack([tangents, np.ones(len(tangents))]), normal_map_png)
 
 
-def glb_bytes(vertices: np.ndarray, triangles: np.ndarray, normals: np.ndarray, texture: np.ndarray,
-              tangents: np.ndarray | None = None, normal_map: np.ndarray | None = None) -> bytes:
-    """glTF 2.0 binary of one mesh in the mesh frame (texture_uv's map onto `texture`, H x W x 3 uint8 RGB, stored
-    as JPEG of quality 95; normal_map as PNG, exact).
+def encode_image(rgb: np.ndarray, ext: str) -> bytes:
+    """H x W x 3 uint8 RGB as the GLB stores it: ".jpg" (the texture, quality 95) or ".png" (a normal map, exact)."""
+    _, data = cv2.imencode(ext, cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), IMAGE_PARAMS[ext])
+    return data.tobytes()
+
+
+def glb_bytes(vertices: np.ndarray, triangles: np.ndarray, normals: np.ndarray, texture_jpeg: bytes,
+              tangents: np.ndarray | None = None, normal_map_png: bytes | None = None) -> bytes:
+    """glTF 2.0 binary of one mesh in the mesh frame, textured with texture_jpeg (texture_uv's map; encode_image),
+    normal-mapped with normal_map_png when given.
 
     Written here rather than with pygltflib (which the tests read it back with) or trimesh: a GLB is a 12-byte
     header, the glTF JSON and one binary buffer (the glTF 2.0 specification, "Binary glTF Layout"), and pygltflib
@@ -108,9 +121,6 @@ def glb_bytes(vertices: np.ndarray, triangles: np.ndarray, normals: np.ndarray, 
                              if bounds else {})})  # by columns: numpy's min(0) over rows of 3 took 0.7 ms
         return len(accessors) - 1
 
-    def image(rgb: np.ndarray, ext: str, params: list[int]) -> dict:
-        ok, data = cv2.imencode(ext, cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), params)
-        return {"bufferView": view(data.tobytes()), "mimeType": f"image/{ext[1:].replace('jpg', 'jpeg')}"}
 
     uv = texture_uv(vertices)
     uv[:, 1] = 1 - uv[:, 1]  # glTF's v runs down the image
@@ -119,15 +129,12 @@ def glb_bytes(vertices: np.ndarray, triangles: np.ndarray, normals: np.ndarray, 
     if tangents is not None:
         attributes["TANGENT"] = accessor(tangents, "VEC4")
     indices = accessor(triangles.reshape(-1), "SCALAR")
-    images = [image(texture, ".jpg", [cv2.IMWRITE_JPEG_QUALITY, 95])]
-    if normal_map is not None:
-        # the filter that predicts each pixel from its left neighbour alone: half the time of zlib level 1 with
-        # libpng's choice of filters (a face's map: 0.9 against 1.6 ms), the file 8% larger
-        images.append(image(normal_map, ".png", [cv2.IMWRITE_PNG_COMPRESSION, 1, cv2.IMWRITE_PNG_FILTER,
-                                                 cv2.IMWRITE_PNG_FILTER_SUB]))
+    images = [{"bufferView": view(texture_jpeg), "mimeType": "image/jpeg"}]
+    if normal_map_png is not None:
+        images.append({"bufferView": view(normal_map_png), "mimeType": "image/png"})
     material = {"pbrMetallicRoughness": {"baseColorTexture": {"index": 0}, "metallicFactor": 0.0,
                                          "roughnessFactor": 0.8}, "doubleSided": True}
-    if normal_map is not None:
+    if normal_map_png is not None:
         material["normalTexture"] = {"index": 1}
     gltf = {"asset": {"generator": "facerecon", "version": "2.0"}, "scene": 0, "scenes": [{"nodes": [0]}],
             "nodes": [{"mesh": 0}], "meshes": [{"primitives": [{"attributes": attributes, "indices": indices,

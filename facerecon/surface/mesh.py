@@ -31,16 +31,22 @@ MIN_TRIANGLES = 100  # the fewest triangles a decimated face keeps
 @dataclass
 class FaceMesh:
     """A triangle mesh in the mesh frame: vertices N x 3 float64 (mm), triangles M x 3 int32 (counter-clockwise seen
-    from +Z), vertex_colors N x 3 float64 in [0, 1] (the crop's colour at each vertex); vertex_normals N x 3 unit,
-    computed when first asked for (the GLB of a reconstruction takes its normals from the coarse depth instead)."""
+    from +Z), over crop_rgb (S x S x 3 uint8, the crop the vertices lie on). Computed when first asked for, as the GLB
+    needs neither (its normals come from the coarse depth, its colours from the texture): vertex_normals N x 3 unit,
+    vertex_colors N x 3 float64 in [0, 1] (the crop's colour under each vertex, for PLY and STL)."""
 
     vertices: np.ndarray
     triangles: np.ndarray
-    vertex_colors: np.ndarray
+    crop_rgb: np.ndarray
 
     @cached_property
     def vertex_normals(self) -> np.ndarray:
         return vertex_normals(self.vertices, self.triangles)
+
+    @cached_property
+    def vertex_colors(self) -> np.ndarray:
+        colours = sample_bilinear(self.crop_rgb.astype(np.float32), mesh_frame_to_crop(self.vertices))
+        return colours.astype(np.float64) / 255
 
     def to_open3d(self) -> o3d.geometry.TriangleMesh:
         import open3d as o3d
@@ -48,13 +54,12 @@ class FaceMesh:
         mesh = o3d.geometry.TriangleMesh(o3d.utility.Vector3dVector(self.vertices),
                                          o3d.utility.Vector3iVector(self.triangles))  # int32: copied at once
         mesh.vertex_normals = o3d.utility.Vector3dVector(self.vertex_normals)
-        mesh.vertex_colors = o3d.utility.Vector3dVector(self.vertex_colors)
         return mesh
 
     @classmethod
-    def from_open3d(cls, mesh: o3d.geometry.TriangleMesh) -> FaceMesh:
+    def from_open3d(cls, mesh: o3d.geometry.TriangleMesh, crop_rgb: np.ndarray) -> FaceMesh:
         vertices, triangles = np.asarray(mesh.vertices), np.asarray(mesh.triangles).astype(np.int32)
-        return cls(vertices, triangles, np.asarray(mesh.vertex_colors))
+        return cls(vertices, triangles, crop_rgb)
 
 
 def triangle_cross(vertices: np.ndarray, triangles: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -220,7 +225,6 @@ def build_mesh(face: FaceReconstruction, detail_strength: float = 1.0, step: int
     moved = np.flatnonzero(offsets.any(1))
     z[moved] += (inside_slopes(depth, inside, max_slope * step, ys[moved], xs[moved]) * offsets[moved]).sum(1) / step
     vertices = crop_to_mesh_frame(xy[:, 0], xy[:, 1], z)
-    colours = sample_bilinear(face.crop_rgb.astype(np.float32), xy).astype(np.float64) / 255
 
     # two triangles per 2x2 block of pixels (a b / c d), wound counter-clockwise seen from +Z (Y up); a block
     # with one corner outside gets the triangle of the other three (otherwise the outline would be notched
@@ -237,11 +241,11 @@ def build_mesh(face: FaceReconstruction, detail_strength: float = 1.0, step: int
     used[tris.ravel()] = True
     if not used.all():  # rare (0.8 ms of copies otherwise)
         renumber = np.cumsum(used, dtype=np.int32) - 1
-        vertices, colours, tris = vertices[used], colours[used], renumber[tris]
-    mesh = FaceMesh(vertices, tris, colours)
+        vertices, tris = vertices[used], renumber[tris]
+    mesh = FaceMesh(vertices, tris, face.crop_rgb)
     if target_triangles and len(tris) > target_triangles:
         decimated = mesh.to_open3d().simplify_quadric_decimation(int(target_triangles))
         decimated.remove_degenerate_triangles()
         decimated.remove_unreferenced_vertices()
-        mesh = FaceMesh.from_open3d(decimated)
+        mesh = FaceMesh.from_open3d(decimated, face.crop_rgb)
     return mesh

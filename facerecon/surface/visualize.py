@@ -8,11 +8,19 @@ from ..preprocess.align import MM_PER_CROP_PIXEL
 from ..result import FaceReconstruction
 
 
-def normals_from_depth(depth: np.ndarray) -> np.ndarray:
-    """Unit normals (x right, y down, z towards the viewer) of a depth map in crop pixels."""
+def normal_components(depth: np.ndarray, y_up: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The x, y and z components (H x W float32 each) of the unit normals of a depth map in crop pixels: x right, y
+    down (the crop's frame) or up (y_up: the mesh frame, glTF's), z towards the viewer."""
     gy, gx = np.gradient(depth.astype(np.float32))
     length = 1 / np.sqrt(gx * gx + gy * gy + 1)  # of (-gx, -gy, 1), written out: a third of np.linalg.norm's time
-    return np.dstack([-gx * length, -gy * length, length])
+    gx *= -length  # in place: the temporaries of -gx * length took a third of the time
+    gy *= length if y_up else -length
+    return gx, gy, length
+
+
+def normals_from_depth(depth: np.ndarray, y_up: bool = False) -> np.ndarray:
+    """H x W x 3 unit normals of a depth map in crop pixels (normal_components)."""
+    return np.dstack(normal_components(depth, y_up))
 
 
 def mask_overlay(face: FaceReconstruction) -> np.ndarray:
