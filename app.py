@@ -32,6 +32,7 @@ RETENTION_MINUTES = demo.env_number("FACERECON_RETENTION_MINUTES", 15, minimum=0
 MAX_UPLOAD_MB = demo.env_number("FACERECON_MAX_UPLOAD_MB", 25, minimum=0.1)  # a phone photo is 2-12 MB
 RETENTION_S = RETENTION_MINUTES * 60
 RECONSTRUCTOR = FaceReconstructor.from_pretrained(backend=os.environ.get("FACERECON_BACKEND", "auto"), device="auto")
+demo.warm_up(RECONSTRUCTOR, EXAMPLES / "astronaut.png")
 STORE = demo.OutputStore(Path(os.environ["GRADIO_TEMP_DIR"]), max_age_s=RETENTION_S,
                          max_bytes=int(demo.env_number("FACERECON_DEMO_CACHE_MB", 1024, minimum=1)) << 20)
 STORE.start_sweeper()

@@ -9,6 +9,8 @@ from facerecon import FaceReconstruction, checks
 from facerecon.apps import demo
 from facerecon.preprocess.align import CANONICAL_LANDMARKS, crop_affine
 
+from .conftest import EXAMPLES
+
 
 def test_small_faces_are_warned_about(reconstructor, astronaut):
     small = astronaut[::8, ::8]  # 64x64 photo: the face is ~12 pixels wide
@@ -77,6 +79,20 @@ def test_faces_saved_for_the_session_load_back(reconstructor, astronaut, tmp_pat
     assert back.score == face.score and cv2.imread(saved[0]["crop"]).shape == (256, 256, 3)
     pics = demo.picture_files(back, tmp_path)
     assert all(cv2.imread(str(p)).shape == (256, 256, 3) for p in pics.values())
+
+
+def test_the_warm_up_leaves_no_files_and_survives_a_bad_photo(reconstructor, tmp_path, monkeypatch, caplog):
+    import tempfile
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # where its folder is made, and deleted
+    made, downloads = [], demo.downloads
+    monkeypatch.setattr(demo, "downloads", lambda *args: made.append(downloads(*args)))  # the real one, watched
+    demo.warm_up(reconstructor, EXAMPLES / "astronaut.png").join(120)
+    assert made and made[0]["glb"].is_relative_to(tmp_path) and not any(tmp_path.iterdir())
+    assert "the warm-up failed" not in caplog.text
+    thread = demo.warm_up(reconstructor, tmp_path / "no such photo.jpg")
+    thread.join(60)
+    assert not thread.is_alive() and "the warm-up failed" in caplog.text
 
 
 def test_output_store_keeps_the_cache_within_its_budget(tmp_path, monkeypatch):

@@ -242,11 +242,17 @@ def test_glb_passes_the_khronos_validator(written):
 
 def test_obj_ply_stl_read_back(written):
     out, paths, _, mesh = written
-    obj = trimesh.load(paths["obj"], force="mesh")
-    assert len(obj.faces) == len(mesh.triangles)
+    obj = trimesh.load(paths["obj"], force="mesh", process=False, maintain_order=True)
+    np.testing.assert_array_equal(obj.faces, mesh.triangles)
+    np.testing.assert_allclose(obj.vertices, mesh.vertices, atol=1e-6)
+    normals = [line.split()[1:] for line in paths["obj"].read_text().splitlines() if line.startswith("vn ")]
+    np.testing.assert_allclose(np.float64(normals), mesh.vertex_normals, atol=1e-6)  # trimesh recomputes its own
+    np.testing.assert_allclose(obj.visual.uv, texture_uv(mesh.vertices), atol=1e-6)
     texture = [line.split()[1] for line in (out / "face.mtl").read_text().splitlines() if line.startswith("map_Kd")]
     assert texture and (out / texture[0]).is_file()
-    assert isinstance(obj.visual, trimesh.visual.TextureVisuals) and obj.visual.material.image is not None
+    assert isinstance(obj.visual, trimesh.visual.TextureVisuals) and obj.visual.material.image.size == (512, 512)
+    # the texture as it is: viewers multiply it by the diffuse colour (trimesh's own MTL said 0.4, a darker face)
+    assert list(obj.visual.material.diffuse) == [255, 255, 255, 255]
     ply = trimesh.load(paths["ply"])
     assert len(ply.vertices) == len(mesh.vertices) and ply.visual.vertex_colors.shape[0] == len(mesh.vertices)
     stl = trimesh.load(paths["stl"])  # the printable solid: surface, back, and walls on the open edges
