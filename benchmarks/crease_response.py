@@ -1,8 +1,9 @@
 """Whether the network reads a dark crease on the skin as a groove: a line darkened across the forehead.
 
-Into each crop (the held-out real portraits, aligned as the predictor aligns them, and synthetic evaluation faces,
-render seed 2) a horizontal line is drawn across the forehead, at 15% of the face mask's height from its top and
-20 px in from its sides: the pixels are darkened by a share c (5% or 15%) under a Gaussian profile of sigma 1 px.
+Into each crop (the held-out real portraits, aligned as the predictor aligns them for the network, and synthetic
+evaluation faces, render seed 2) a horizontal line is drawn across the forehead, at 15% of the face mask's height
+from its top and 20 px in from its sides: the pixels are darkened by a share c (5% or 15%) under a Gaussian profile
+of sigma 1 px.
 It prints the mean change of the predicted detail on the line (crop px; negative = a groove) beside the depth of the
 synthetic faces' deepest labelled wrinkle, and how dark the renders' own grooves are by depth: on the synthetic faces
 inside the mask less a 6-px rim, the luminance against its Gaussian blur of sigma 3 px, averaged over the pixels
@@ -117,9 +118,9 @@ def main() -> None:
     for path in held_out_photos(data):
         rgb = cv2.cvtColor(cv2.imread(str(path)), cv2.COLOR_BGR2RGB)
         detections = rec.detector.detect(rgb)
-        if detections:
-            face = rec(rgb, faces=detections[:1])[0]
-            real.append((face.crop_rgb, face.mask > 0.5))
+        if detections:  # the network's own crop (the maps it returns are warped into another frame)
+            crop = rec.crop(rgb, detections[:1]).rgb
+            real.append((crop[0], rec.predict(crop)[0][0] > 0.5))
     renderer = evaluation_renderer(data, args.textures if args.textures.exists() else None, rec.framing)
     samples = [renderer.render(sample_seed(SYNTH_VAL_SEED, i)) for i in range(args.count)]
     synthetic = [(s.image, s.mask) for s in samples]

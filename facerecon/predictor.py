@@ -15,7 +15,17 @@ import numpy as np
 from .checks import face_warnings, photo_warnings
 from .errors import NoFaceFound
 from .model.backends import Backend, load_backend
-from .preprocess.align import CROP_SIZE, FRAMING, Framing, crop_affine, rescale_affine, warp_to_crop
+from .preprocess.align import (
+    CROP_SIZE,
+    FRAMING,
+    MAP_FRAMING,
+    Framing,
+    affine_scale,
+    crop_affine,
+    crop_to_crop,
+    rescale_affine,
+    warp_to_crop,
+)
 from .preprocess.detect import DetectedFace, Detections, FaceDetector
 from .preprocess.image_io import ImageInput, load_image
 from .result import FaceReconstruction
@@ -50,13 +60,37 @@ def postprocess(logits: np.ndarray, coarse: np.ndarray,
     return mask, coarse
 
 
+def to_map_frame(mask: np.ndarray, coarse: np.ndarray, detail: np.ndarray, network_affine: np.ndarray,
+                 map_affine: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One face's maps (S x S each) from the network's crop into the maps' crop (both image -> crop affines): warped
+    by the similarity between the crops (about 1 degree, a 2% zoom and a few px for the smile-steady frame), the
+    depths scaled with it (they are in crop pixels) and the coarse depth's mean over the mask zero again. Bilinear:
+    bicubic gave the same detail and a worse normal error (docs/quality.md, "Maps in the smile-steady frame")."""
+    between = crop_to_crop(network_affine, map_affine)
+    size = mask.shape[::-1]
+
+    def warp(a: np.ndarray, border: int) -> np.ndarray:
+        return cv2.warpAffine(a, between, size, flags=cv2.INTER_LINEAR, borderMode=border)
+
+    k = np.float32(affine_scale(between))
+    mask = warp(mask, cv2.BORDER_CONSTANT)  # beyond the network's crop: no face
+    coarse, detail = warp(coarse, cv2.BORDER_REPLICATE) * k, warp(detail, cv2.BORDER_REPLICATE) * k
+    inside = mask > 0.5
+    if inside.any():
+        coarse -= coarse[inside].mean()
+    return mask, coarse, detail
+
+
 @dataclass
 class Crops:
-    """The aligned crops of N faces of one photo (docs/representation.md)."""
+    """The aligned crops of N faces of one photo (docs/representation.md): the network's, and the maps' (the same
+    when the network runs on the maps' framing)."""
 
     rgb: np.ndarray  # N x S x S x 3 uint8: the network's input
-    affines: np.ndarray  # N x 2 x 3: image -> crop
-    textures: np.ndarray  # N x (TEXTURE_SCALE*S) x (TEXTURE_SCALE*S) x 3 uint8: the same crops sampled finer
+    affines: np.ndarray  # N x 2 x 3: image -> the network's crop
+    map_rgb: np.ndarray  # N x S x S x 3 uint8: the photo in the maps' crop
+    map_affines: np.ndarray  # N x 2 x 3: image -> the maps' crop
+    textures: np.ndarray  # N x (TEXTURE_SCALE*S) x (TEXTURE_SCALE*S) x 3 uint8: the maps' crops sampled finer
 
 
 class FaceReconstructor:
@@ -70,16 +104,18 @@ class FaceReconstructor:
     plain ones (the crop template is left-right symmetric and training flips crops, so the mirror is a crop like
     any other). Twice the network time; no evaluation metric got worse and most improved (docs/quality.md).
     coarse_smoothing_px: see COARSE_SMOOTHING_PX; 0 gives the network's coarse depth unsmoothed.
-    framing: how the crops are fitted to the landmarks; the one the network was trained with (from_pretrained reads
-    it from the model's config)."""
+    framing: how the network's crops are fitted to the landmarks; the one it was trained with (from_pretrained reads
+    it from the model's config). map_framing: the frame of the maps returned (align.MAP_FRAMING); where it is
+    not the network's, its maps are warped into it (to_map_frame)."""
 
     def __init__(self, backend: Backend, detector: FaceDetector | None = None, flip_average: bool = True,
-                 coarse_smoothing_px: float = COARSE_SMOOTHING_PX, framing: Framing = FRAMING):
+                 coarse_smoothing_px: float = COARSE_SMOOTHING_PX, framing: Framing = FRAMING,
+                 map_framing: Framing = MAP_FRAMING):
         self.backend = backend
         self.detector = detector or FaceDetector()
         self.flip_average = flip_average
         self.coarse_smoothing_px = coarse_smoothing_px
-        self.framing = framing
+        self.framing, self.map_framing = framing, map_framing
 
     @classmethod
     def from_pretrained(cls, source: str | Path | None = None, revision: str | None = None, backend: str = "auto",
@@ -108,11 +144,17 @@ class FaceReconstructor:
         return faces
 
     def crop(self, rgb: np.ndarray, faces: list[DetectedFace]) -> Crops:
-        """Align each face to the crop template (facerecon.preprocess.align), and sample its texture finer."""
+        """Align each face to the crop template (facerecon.preprocess.align) as the network was trained, and as the
+        maps are returned; sample the maps' crop finer for the texture."""
         affines = np.stack([crop_affine(f.landmarks5, self.framing) for f in faces])
-        return Crops(rgb=np.stack([warp_to_crop(rgb, a) for a in affines]), affines=affines,
+        crops = np.stack([warp_to_crop(rgb, a) for a in affines])
+        map_affines = affines
+        if self.map_framing != self.framing:
+            map_affines = np.stack([crop_affine(f.landmarks5, self.map_framing) for f in faces])
+        map_crops = crops if map_affines is affines else np.stack([warp_to_crop(rgb, a) for a in map_affines])
+        return Crops(rgb=crops, affines=affines, map_rgb=map_crops, map_affines=map_affines,
                      textures=np.stack([warp_to_crop(rgb, rescale_affine(a, TEXTURE_SCALE), CROP_SIZE * TEXTURE_SCALE)
-                                        for a in affines]))
+                                        for a in map_affines]))
 
     def predict(self, crops: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """N x S x S x 3 uint8 aligned crops -> (mask probability, coarse depth, detail), each N x S x S float32."""
@@ -141,14 +183,17 @@ class FaceReconstructor:
         t3 = time.perf_counter()
         mask, coarse, detail = self.predict(crops.rgb)
         t4 = time.perf_counter()
-        timings = {"decode": (t1 - t0) * 1e3, "detect": (t2 - t1) * 1e3, "align": (t3 - t2) * 1e3,
-                   "network": (t4 - t3) * 1e3}
+        maps = [(mask[i], coarse[i], detail[i]) if crops.map_affines is crops.affines else
+                to_map_frame(mask[i], coarse[i], detail[i], crops.affines[i], crops.map_affines[i])
+                for i in range(len(faces))]
+        t5 = time.perf_counter()
+        timings = {"decode": (t1 - t0) * 1e3, "detect": (t2 - t1) * 1e3, "align": (t3 - t2 + t5 - t4) * 1e3,
+                   "network": (t4 - t3) * 1e3}  # align: the crops, and the maps into the maps' crop
         photo = photo_warnings(rgb.shape, getattr(faces, "left_out", 0), self.detector.max_faces)
-        return [FaceReconstruction(mask=mask[i], coarse_depth=coarse[i], detail=detail[i],
-                                   crop_affine=crops.affines[i], crop_rgb=crops.rgb[i], texture_rgb=crops.textures[i],
-                                   box=f.box, landmarks5=f.landmarks5, score=f.score, turn=f.turn,
-                                   timings=dict(timings),
-                                   warnings=face_warnings(f, crops.affines[i], mask[i]) + photo)
-                for i, f in enumerate(faces)]
+        return [FaceReconstruction(mask=m, coarse_depth=c, detail=d, crop_affine=crops.map_affines[i],
+                                   crop_rgb=crops.map_rgb[i], texture_rgb=crops.textures[i], box=f.box,
+                                   landmarks5=f.landmarks5, score=f.score, turn=f.turn, timings=dict(timings),
+                                   warnings=face_warnings(f, crops.map_affines[i], m) + photo)
+                for i, (f, (m, c, d)) in enumerate(zip(faces, maps))]
 
     __call__ = reconstruct

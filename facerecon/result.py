@@ -15,8 +15,8 @@ class FaceReconstruction:
     mask: np.ndarray  # float32 probability that the pixel is face
     coarse_depth: np.ndarray  # float32 crop pixels, larger = nearer, zero mean over mask > 0.5
     detail: np.ndarray  # float32 crop pixels, added to the coarse depth
-    crop_affine: np.ndarray  # 2x3 image -> crop ([u, v] = A @ [x, y, 1], pixel centres at integers)
-    crop_rgb: np.ndarray  # S x S x 3 uint8, the network's input
+    crop_affine: np.ndarray  # 2x3 image -> crop ([u, v] = A @ [x, y, 1], pixel centres at integers; align.MAP_FRAMING)
+    crop_rgb: np.ndarray  # S x S x 3 uint8, the photo in the crop
     texture_rgb: np.ndarray  # (TEXTURE_SCALE*S)^2 x 3 uint8, the same crop sampled finer from the photo
     box: np.ndarray  # x0, y0, x1, y1 in image pixels
     landmarks5: np.ndarray  # 5 x 2 image pixels

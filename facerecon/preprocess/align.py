@@ -57,6 +57,10 @@ FRAMINGS = {"template": TEMPLATE_FRAMING, "smile-steady": SMILE_STEADY_FRAMING} 
 # The bundled weights' framing: what new data (the synthetic engine, the pseudo-labels) is framed with unless told
 # otherwise, so that it fine-tunes them.
 FRAMING = TEMPLATE_FRAMING
+# The frame of the maps facerecon returns, whatever framing its network runs on: the network's maps are warped into
+# it (predictor.to_map_frame), so that the maps of a person's neutral and smiling photos hold the upper face in the
+# same place (docs/quality.md, "Maps in the smile-steady frame").
+MAP_FRAMING = SMILE_STEADY_FRAMING
 
 
 def similarity_lstsq(src: np.ndarray, dst: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
@@ -89,6 +93,11 @@ def crop_affine(landmarks5: np.ndarray, framing: Framing = FRAMING) -> np.ndarra
     affine *= framing.scale
     affine[:, 2] += (1 - framing.scale) * centre
     return affine
+
+
+def crop_to_crop(source: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """2x3 affine from one crop of a photo to another (each given by its image -> crop affine)."""
+    return (np.vstack([target, [0, 0, 1]]) @ np.linalg.inv(np.vstack([source, [0, 0, 1]])))[:2]
 
 
 def affine_scale(affine: np.ndarray) -> float:
