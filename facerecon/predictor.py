@@ -63,9 +63,9 @@ def postprocess(logits: np.ndarray, coarse: np.ndarray,
 def to_map_frame(mask: np.ndarray, coarse: np.ndarray, detail: np.ndarray, network_affine: np.ndarray,
                  map_affine: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """One face's maps (S x S each) from the network's crop into the maps' crop (both image -> crop affines): warped
-    by the similarity between the crops (about 1 degree, a 2% zoom and a few px for the smile-steady frame), the
-    depths scaled with it (they are in crop pixels) and the coarse depth's mean over the mask zero again. Bilinear:
-    bicubic gave the same detail and a worse normal error (docs/quality.md, "Maps in the smile-steady frame")."""
+    by the similarity between the two crops (near the identity: a small turn, zoom and shift), the depths scaled
+    with it (they are in crop pixels) and the coarse depth's mean over the mask zero again. Bilinear, as bicubic did
+    no better (docs/quality.md, "Maps in the smile-steady frame")."""
     between = crop_to_crop(network_affine, map_affine)
     size = mask.shape[::-1]
 

@@ -119,7 +119,6 @@ def glb_bytes(vertices: np.ndarray, triangles: np.ndarray, normals: np.ndarray, 
                              if bounds else {})})  # by columns: numpy's min(0) over rows of 3 took 0.7 ms
         return len(accessors) - 1
 
-
     uv = texture_uv(vertices)
     uv[:, 1] = 1 - uv[:, 1]  # glTF's v runs down the image
     attributes = {"POSITION": accessor(vertices, "VEC3", bounds=True), "NORMAL": accessor(normals, "VEC3"),
@@ -146,7 +145,6 @@ def glb_bytes(vertices: np.ndarray, triangles: np.ndarray, normals: np.ndarray, 
     total = 12 + 8 + len(text) + 8 + size
     return b"".join([struct.pack("<4sII", b"glTF", 2, total), struct.pack("<I4s", len(text), b"JSON"), text,
                      struct.pack("<I4s", size, b"BIN\0"), *parts])
-
 
 
 def to_trimesh(mesh: FaceMesh) -> trimesh.Trimesh:
