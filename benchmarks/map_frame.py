@@ -2,6 +2,8 @@
 synthetic evaluation faces (render seed 2, as `facerecon evaluate`): each face is rendered twice, into the crop the
 network is run on (its framing, from the model's config) and into the maps' crop; the network's maps are scored
 against the first render's labels (what `evaluate` reports) and, warped, against the second's (what a user gets).
+As the floor of resampling a mask, the first render's true mask warped likewise is compared with the second's, and
+the face pixels of the maps' crop that lie outside the network's crop are counted.
 
     python benchmarks/map_frame.py [--model facerecon/weights] [--backend torch] [--count 300]
 """
@@ -41,11 +43,18 @@ def main() -> None:
                  for name, framing in (("network", rec.framing), ("maps", rec.map_framing))}
     triangles = canonical_triangles(data)
     per = {name: defaultdict(list) for name in renderers}
+    true_mask = defaultdict(int)  # the true mask warped: overlap, union; face pixels beyond the network's crop
     for i in range(args.count):
         s = {name: relabelled(r.render(sample_seed(evaluate.SYNTH_VAL_SEED, i)), band) for name, r in renderers.items()}
         mask, coarse, detail = (a[0] for a in rec.predict(s["network"].image[None]))
         affines = [np.array(s[name].params["crop_affine"]) for name in ("network", "maps")]
         scored = {"network": (mask, coarse, detail), "maps": to_map_frame(mask, coarse, detail, *affines)}
+        # masks warped as the maps are (to_map_frame's first output)
+        warped_truth, covered = (to_map_frame(m, coarse, detail, *affines)[0] > 0.5
+                                 for m in (s["network"].mask.astype(np.float32), np.ones_like(mask)))
+        true_mask["inter"] += int((warped_truth & s["maps"].mask).sum())
+        true_mask["union"] += int((warped_truth | s["maps"].mask).sum())
+        true_mask["beyond"] += int((s["maps"].mask & ~covered).sum())
         for name, (m, c, d) in scored.items():
             for key, value in evaluate.synthetic_face(rec, s[name], i, m > 0.5, c, d, triangles).items():
                 per[name][key].append(value)
@@ -57,6 +66,9 @@ def main() -> None:
         print(f"| {'the network crop' if name == 'network' else 'warped into the maps crop'} | {iou:.4f} | "
               f"{np.mean(m['mae_mm']):.3f} / {np.mean(m['depth_mae_mm']):.3f} | {np.mean(m['mae_px']):.3f} | "
               f"{np.mean(m['normal_error']):.2f} | {np.mean(m['detail_corr']):.3f} |")
+    print(f"The true mask of the network's crop warped into the maps' crop: IoU "
+          f"{true_mask['inter'] / true_mask['union']:.4f} with the maps' crop's own; the maps' crop's face pixels "
+          f"beyond the network's crop: {true_mask['beyond']}")
 
 
 if __name__ == "__main__":
