@@ -10,7 +10,7 @@ import trimesh
 
 from facerecon import FaceReconstruction
 from facerecon.preprocess.align import MM_PER_CROP_PIXEL
-from facerecon.surface.export import BASE_MM, write_maps, write_mesh
+from facerecon.surface.export import BASE_MM, face_glb, write_maps, write_mesh
 from facerecon.surface.mesh import CENTRE, build_mesh, texture_uv
 
 from .conftest import ROOT, require_tool
@@ -238,6 +238,28 @@ def test_glb_passes_the_khronos_validator(written):
     report = json.loads(subprocess.run(["node", str(script), str(paths["glb"])], capture_output=True, text=True,
                                        check=True, timeout=120).stdout)
     assert report["errors"] == 0 and report["warnings"] == 0, report
+
+
+def _glb_in_child(face, queue):
+    queue.put(len(face_glb(build_mesh(face), face.texture_rgb, face)))
+
+
+def test_a_forked_child_writes_a_glb(tmp_path):
+    """The GLB's images are encoded on worker threads; a process forked after its parent wrote a GLB (a server that
+    warms up, then forks its workers) must get threads of its own, not wait for the parent's, which a fork leaves
+    behind."""
+    import multiprocessing
+
+    face = make_face()
+    face_glb(build_mesh(face), face.texture_rgb, face)  # the parent's worker threads exist now
+    context = multiprocessing.get_context("fork")
+    queue = context.Queue()
+    child = context.Process(target=_glb_in_child, args=(face, queue))
+    child.start()
+    child.join(60)
+    if child.is_alive():
+        child.kill()
+    assert child.exitcode == 0 and queue.get(timeout=5) > 1000
 
 
 def test_obj_ply_stl_read_back(written):

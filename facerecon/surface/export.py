@@ -4,8 +4,10 @@ The CLI, the web demo and `evaluate` all write through export_face."""
 from __future__ import annotations
 
 import json
+import os
 import struct
 from concurrent.futures import ThreadPoolExecutor
+from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -29,7 +31,17 @@ BASE_MM = 3.0  # the printable solid's back, behind the face's deepest point
 # choice of filters (a face's normal map: 0.9 against 1.6 ms), the file 8% larger
 IMAGE_PARAMS = {".jpg": [cv2.IMWRITE_JPEG_QUALITY, 95],
                 ".png": [cv2.IMWRITE_PNG_COMPRESSION, 1, cv2.IMWRITE_PNG_FILTER, cv2.IMWRITE_PNG_FILTER_SUB]}
-IMAGE_ENCODER = ThreadPoolExecutor(2, thread_name_prefix="glb-image")  # two: the demo serves two requests at once
+
+
+@lru_cache(maxsize=1)
+def image_encoder() -> ThreadPoolExecutor:
+    """The threads that encode a GLB's images (two: the demo serves two requests at once), made on first use and made
+    again in a forked child: a parent's worker threads do not survive a fork, and its executor would wait for them
+    for ever (a test forks)."""
+    return ThreadPoolExecutor(2, thread_name_prefix="glb-image")
+
+
+os.register_at_fork(after_in_child=image_encoder.cache_clear)
 
 
 def detail_normal_map(face: FaceReconstruction, detail_strength: float = 1.0,
@@ -63,7 +75,7 @@ def face_glb(mesh: FaceMesh, texture: np.ndarray, face: FaceReconstruction | Non
     vertices, triangles = mesh.vertices, mesh.triangles
     # the texture's JPEG is encoded on another thread (cv2 releases the GIL) while the normals and their map are
     # computed: the GLB 0.8 ms sooner on 2 cores (docs/speed.md)
-    texture_jpeg = IMAGE_ENCODER.submit(encode_image, texture, ".jpg")
+    texture_jpeg = image_encoder().submit(encode_image, texture, ".jpg")
     if face is None:
         return glb_bytes(vertices, triangles, mesh.vertex_normals, texture_jpeg.result())
     coarse_normals = normals_from_depth(face.coarse_depth, y_up=True)
