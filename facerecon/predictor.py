@@ -148,10 +148,10 @@ class FaceReconstructor:
         maps are returned; sample the maps' crop finer for the texture."""
         affines = np.stack([crop_affine(f.landmarks5, self.framing) for f in faces])
         crops = np.stack([warp_to_crop(rgb, a) for a in affines])
-        map_affines = affines
+        map_affines, map_crops = affines, crops
         if self.map_framing != self.framing:
             map_affines = np.stack([crop_affine(f.landmarks5, self.map_framing) for f in faces])
-        map_crops = crops if map_affines is affines else np.stack([warp_to_crop(rgb, a) for a in map_affines])
+            map_crops = np.stack([warp_to_crop(rgb, a) for a in map_affines])
         return Crops(rgb=crops, affines=affines, map_rgb=map_crops, map_affines=map_affines,
                      textures=np.stack([warp_to_crop(rgb, rescale_affine(a, TEXTURE_SCALE), CROP_SIZE * TEXTURE_SCALE)
                                         for a in map_affines]))
@@ -183,9 +183,8 @@ class FaceReconstructor:
         t3 = time.perf_counter()
         mask, coarse, detail = self.predict(crops.rgb)
         t4 = time.perf_counter()
-        maps = [(mask[i], coarse[i], detail[i]) if crops.map_affines is crops.affines else
-                to_map_frame(mask[i], coarse[i], detail[i], crops.affines[i], crops.map_affines[i])
-                for i in range(len(faces))]
+        maps = [to_map_frame(mask[i], coarse[i], detail[i], crops.affines[i], crops.map_affines[i])
+                if self.map_framing != self.framing else (mask[i], coarse[i], detail[i]) for i in range(len(faces))]
         t5 = time.perf_counter()
         timings = {"decode": (t1 - t0) * 1e3, "detect": (t2 - t1) * 1e3, "align": (t3 - t2 + t5 - t4) * 1e3,
                    "network": (t4 - t3) * 1e3}  # align: the crops, and the maps into the maps' crop

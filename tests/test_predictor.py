@@ -125,7 +125,7 @@ def test_several_faces_go_through_the_network_as_one_batch(reconstructor, astron
 
 def test_flip_averaging_mirrors_the_output_with_the_input(reconstructor, astronaut):
     """With flip averaging a mirrored crop gives the mirrored maps (to float rounding); the network alone does not."""
-    crop = reconstructor(astronaut)[0].crop_rgb
+    crop = reconstructor.crop(astronaut, reconstructor.detect(astronaut)).rgb[0]  # the network's own crop
     both = np.stack([crop, crop[:, ::-1]])
     mirrored = [float(np.abs(a[0][:, ::-1] - a[1]).max()) for a in reconstructor.predict(both)]
     reconstructor.flip_average = False
@@ -140,7 +140,7 @@ def test_flip_averaging_mirrors_the_output_with_the_input(reconstructor, astrona
 def test_many_crops_go_through_in_batches_the_onnx_export_takes(reconstructor, astronaut, monkeypatch):
     import facerecon.predictor as predictor
 
-    crops = np.stack([reconstructor(astronaut)[0].crop_rgb] * 3)
+    crops = np.repeat(reconstructor.crop(astronaut, reconstructor.detect(astronaut)).rgb[:1], 3, axis=0)
     whole = reconstructor.predict(crops)
     monkeypatch.setattr(predictor, "MAX_BATCH", 4)  # 6 network inputs with the mirrors
     for a, b in zip(whole, reconstructor.predict(crops)):
