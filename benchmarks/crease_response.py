@@ -8,6 +8,9 @@ It prints the mean change of the predicted detail on the line (crop px; negative
 synthetic faces' deepest labelled wrinkle, and how dark the renders' own grooves are by depth: on the synthetic faces
 inside the mask less a 6-px rim, the luminance against its Gaussian blur of sigma 3 px, averaged over the pixels
 whose wrinkle label, less its own blur, lies in each depth band (how dark a line the renders pair with a groove).
+The detail holds only the relief finer than its band (a Gaussian of sigma 2 px: about half of a groove this narrow
+lies in the coarse depth), so it also prints the final surface's groove measured as that table measures the
+renders' grooves: the change of coarse + detail less its own blur of sigma 3 px, on the line.
 Real creases look like such lines (less light reaches into them); the engine's wrinkles shade the renders through
 the surface normal and, from engine 6 on, darken as occlusion does. As the counter-check, loose hair strands drawn
 over the forehead (facerecon.data.augment.draw_strands, seed = the crop's number), which should not sink the
@@ -36,6 +39,7 @@ from facerecon.predictor import FaceReconstructor  # noqa: E402
 from facerecon.training.evaluate import SYNTH_VAL_SEED, evaluation_renderer, held_out_photos  # noqa: E402
 
 DARKENING = (0.05, 0.15)
+GROOVE_BLUR_PX = 3.0  # a groove's depth: the relief less its blur of this sigma (crop px)
 
 
 def forehead_line(mask: np.ndarray) -> np.ndarray | None:
@@ -54,18 +58,22 @@ def forehead_line(mask: np.ndarray) -> np.ndarray | None:
     return line / line.max()
 
 
-def detail_changes(rec: FaceReconstructor, crops: list[tuple[np.ndarray, np.ndarray]], alter) -> np.ndarray:
-    """Per crop (rgb uint8, mask bool): the mean change of the predicted detail where alter(i, rgb, mask) -> (the
-    altered crop, where to read the change) says; alter returns None to skip a crop."""
-    out = []
+def detail_changes(rec: FaceReconstructor, crops: list[tuple[np.ndarray, np.ndarray]],
+                   alter) -> tuple[np.ndarray, np.ndarray]:
+    """Per crop (rgb uint8, mask bool), where alter(i, rgb, mask) -> (the altered crop, where to read the change)
+    says (None skips a crop): the mean change of the predicted detail, and of the final surface (coarse + detail)
+    less its blur of sigma 3 px (GROOVE_BLUR_PX, as groove_darkness measures a groove's depth)."""
+    detail_out, final_out = [], []
     for i, (rgb, mask) in enumerate(crops):
         altered = alter(i, rgb, mask)
         if altered is None:
             continue
         changed, where = altered
-        _, _, detail = rec.predict(np.stack([rgb, changed]))
-        out.append(float((detail[1] - detail[0])[where].mean()))
-    return np.array(out)
+        _, coarse, detail = rec.predict(np.stack([rgb, changed]))
+        final = (coarse[1] + detail[1]) - (coarse[0] + detail[0])
+        detail_out.append(float((detail[1] - detail[0])[where].mean()))
+        final_out.append(float((final - cv2.GaussianBlur(final, (0, 0), GROOVE_BLUR_PX))[where].mean()))
+    return np.array(detail_out), np.array(final_out)
 
 
 def darkened_line(darkening: float):
@@ -96,8 +104,8 @@ def groove_darkness(samples) -> list[tuple[float, float]]:
         inside = cv2.erode((s.mask == 1).astype(np.uint8), np.ones((13, 13), np.uint8)) > 0
         lum = s.image.astype(np.float32).mean(-1) + 1
         label = s.detail.astype(np.float32)
-        depth.append(-(label - cv2.GaussianBlur(label, (0, 0), 3))[inside])
-        darkness.append((lum / cv2.GaussianBlur(lum, (0, 0), 3) - 1)[inside])
+        depth.append(-(label - cv2.GaussianBlur(label, (0, 0), GROOVE_BLUR_PX))[inside])
+        darkness.append((lum / cv2.GaussianBlur(lum, (0, 0), GROOVE_BLUR_PX) - 1)[inside])
     depth, darkness = np.concatenate(depth), np.concatenate(darkness)
     bands = [(depth >= lo) & (depth < hi) for lo, hi in DEPTH_BANDS]
     return [(b.mean(), float(darkness[b].mean()) if b.any() else float("nan")) for b in bands]
@@ -127,13 +135,16 @@ def main() -> None:
     deepest = np.median([-s.detail.min() for s in samples])
     print(f"{args.model}: {len(real)} held-out real portraits, {len(synthetic)} synthetic evaluation faces; "
           f"the synthetic faces' deepest labelled wrinkle: median {deepest:.2f} crop px")
-    print("| line darkened by | real: detail change on the line (px) | synthetic |\n|---|---|---|")
+    print("| line darkened by | real: detail change on the line (px) | synthetic | real: the final surface's groove "
+          "| synthetic |\n|---|---|---|---|---|")
     rows = [(f"{c:.0%}", darkened_line(c)) for c in DARKENING]
     rows.append(("hair strands drawn over the forehead (under them)", strands))
     for label, alter in rows:
+        (real_detail, real_final), (synth_detail, synth_final) = (detail_changes(rec, crops, alter)
+                                                                  for crops in (real, synthetic))
         cells = [f"{d.mean():+.3f} (median {np.median(d):+.3f})"
-                 for d in (detail_changes(rec, real, alter), detail_changes(rec, synthetic, alter))]
-        print(f"| {label} | {cells[0]} | {cells[1]} |")
+                 for d in (real_detail, synth_detail, real_final, synth_final)]
+        print(f"| {label} | {' | '.join(cells)} |")
     print("\n| the renders' grooves, depth (crop px) | share of the skin | luminance against the surroundings |")
     print("|---|---|---|")
     for (lo, hi), (share, dark) in zip(DEPTH_BANDS, groove_darkness(samples)):
