@@ -11,6 +11,10 @@ whose wrinkle label, less its own blur, lies in each depth band (how dark a line
 The detail holds only the relief finer than its band (a Gaussian of sigma 2 px: about half of a groove this narrow
 lies in the coarse depth), so it also prints the final surface's groove measured as that table measures the
 renders' grooves: the change of coarse + detail less its own blur of sigma 3 px, on the line.
+Beside each darkened line, the same readings of a network that gave the line exactly the groove the training renders
+pair with its darkness (c / facerecon.data.augment.DARKENING_PER_PX crop px deep under the line's profile, the
+model's detail band of it as its labels are split, facerecon.data.relief): what the renders teach, read as the
+network's outputs are read; and, for the 15% line, how much of that groove a detail of another band would hold.
 Real creases look like such lines (less light reaches into them); the engine's wrinkles shade the renders through
 the surface normal and, from engine 6 on, darken as occlusion does. As the counter-check, loose hair strands drawn
 over the forehead (facerecon.data.augment.draw_strands, seed = the crop's number), which should not sink the
@@ -31,14 +35,17 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from facerecon.data.augment import draw_strands  # noqa: E402
+from facerecon.data.augment import DARKENING_PER_PX, draw_strands  # noqa: E402
+from facerecon.data.relief import blur_within  # noqa: E402
 from facerecon.data.synth.engine import sample_seed  # noqa: E402
 from facerecon.data.synth.face_model import default_data_dir  # noqa: E402
 from facerecon.model.backends import BACKENDS  # noqa: E402
+from facerecon.model.hub import read_config, resolve_weights  # noqa: E402
 from facerecon.predictor import FaceReconstructor  # noqa: E402
 from facerecon.training.evaluate import SYNTH_VAL_SEED, evaluation_renderer, held_out_photos  # noqa: E402
 
 DARKENING = (0.05, 0.15)
+OTHER_BANDS_PX = (0.0, 2.0, 3.0, 4.0, 6.0, 8.0)  # detail bands to read the renders' groove in; 0 = no split
 GROOVE_BLUR_PX = 3.0  # a groove's depth: the relief less its blur of this sigma (crop px)
 
 
@@ -84,6 +91,24 @@ def darkened_line(darkening: float):
             return None
         return np.clip(rgb * (1 - darkening * line[..., None]), 0, 255).round().astype(np.uint8), line > 0.5
     return alter
+
+
+def renders_pairing(crops: list[tuple[np.ndarray, np.ndarray]], darkening: float,
+                    band_px: float) -> tuple[np.ndarray, np.ndarray]:
+    """detail_changes' two readings of the groove that the renders pair with the line darkened by a share
+    (DARKENING_PER_PX), per crop (rgb, mask) that takes a line: its detail band (the groove less its blur of
+    sigma band_px within the mask, as relief.split_relief splits the labels; all of it at band_px 0) and the
+    groove less its blur of sigma GROOVE_BLUR_PX."""
+    detail_out, final_out = [], []
+    for _, mask in crops:
+        line = forehead_line(mask)
+        if line is None:
+            continue
+        groove, where = -darkening / DARKENING_PER_PX * line, line > 0.5
+        fine = groove - blur_within(groove, mask, band_px) if band_px > 0 else groove
+        detail_out.append(float(fine[where].mean()))
+        final_out.append(float((groove - cv2.GaussianBlur(groove, (0, 0), GROOVE_BLUR_PX))[where].mean()))
+    return np.array(detail_out), np.array(final_out)
 
 
 def strands(i: int, rgb: np.ndarray, mask: np.ndarray):
@@ -137,14 +162,23 @@ def main() -> None:
           f"the synthetic faces' deepest labelled wrinkle: median {deepest:.2f} crop px")
     print("| line darkened by | real: detail change on the line (px) | synthetic | real: the final surface's groove "
           "| synthetic |\n|---|---|---|---|---|")
-    rows = [(f"{c:.0%}", darkened_line(c)) for c in DARKENING]
-    rows.append(("hair strands drawn over the forehead (under them)", strands))
-    for label, alter in rows:
-        (real_detail, real_final), (synth_detail, synth_final) = (detail_changes(rec, crops, alter)
-                                                                  for crops in (real, synthetic))
+    band_px = read_config(resolve_weights(args.model))[0].detail_band_px
+
+    def row(label: str, readings) -> None:
+        (real_detail, real_final), (synth_detail, synth_final) = (readings(crops) for crops in (real, synthetic))
         cells = [f"{d.mean():+.3f} (median {np.median(d):+.3f})"
                  for d in (real_detail, synth_detail, real_final, synth_final)]
         print(f"| {label} | {' | '.join(cells)} |")
+
+    for c in DARKENING:
+        row(f"{c:.0%}", lambda crops, c=c: detail_changes(rec, crops, darkened_line(c)))
+        row(f"{c:.0%}: the renders' groove for it (read alike)", lambda crops, c=c: renders_pairing(crops, c, band_px))
+    row("hair strands drawn over the forehead (under them)", lambda crops: detail_changes(rec, crops, strands))
+    c = DARKENING[-1]
+    shares = ", ".join(f"{f'{b:g} px' if b else 'none'}: {renders_pairing(real, c, b)[0].mean():+.3f}"
+                       for b in OTHER_BANDS_PX)
+    print(f"\nThe renders' groove for the {c:.0%} line on the real crops, read on the detail of another band "
+          f"(sigma, crop px): {shares}")
     print("\n| the renders' grooves, depth (crop px) | share of the skin | luminance against the surroundings |")
     print("|---|---|---|")
     for (lo, hi), (share, dark) in zip(DEPTH_BANDS, groove_darkness(samples)):

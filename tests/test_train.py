@@ -71,15 +71,12 @@ def train(setup, out, *extra, nproc=1):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("extra", [[], ["ema_decay=0.8"], ["real_dirs={real}", "shading_weight=1"],
-                                   ["flip_teacher={teacher}"],
-                                   ["real_dirs={real}", "real_creases=1", "real_teacher={teacher}"]],
-                         ids=["plain", "ema", "shading", "flip-teacher", "real-creases"])
+                                   ["flip_teacher={teacher}"]], ids=["plain", "ema", "shading", "flip-teacher"])
 def test_interrupted_training_resumes_exactly(tiny_setup, tmp_path, extra):
     extra = [e.format(real=tiny_setup / "real", teacher=tiny_setup / "teacher") for e in extra]
     straight = train(tiny_setup, tmp_path / "straight", *extra)
     assert ('"shading": ' in straight) == ("shading_weight=1" in extra)  # the loss is on, and logged, when asked
     assert ('"flip": ' in straight) == any(e.startswith("flip_teacher=") for e in extra)
-    assert ('"real_detail": ' in straight) == any(e.startswith("real_teacher=") for e in extra)
     out = train(tiny_setup, tmp_path / "interrupted", "stop_after_samples=24", *extra)
     assert '"samples": 24' in out and '"samples": 28' not in out
     metrics = json.loads([line for line in out.splitlines() if "val_synth" in line][-1])
@@ -161,31 +158,6 @@ def test_a_missing_flip_teacher_is_a_clear_error(tiny_setup, tmp_path):
                           "device=cpu"], capture_output=True, text=True, cwd=ROOT, timeout=300)
     assert res.returncode == 2 and "flip_teacher=" in res.stderr and "no such model folder" in res.stderr
     assert "Traceback" not in res.stderr
-
-
-def test_real_creases_without_a_teacher_are_a_clear_error(tiny_setup, tmp_path):
-    res = subprocess.run([sys.executable, "-m", "facerecon", "train", f"synth_dirs={tiny_setup / 'synth'}",
-                          f"real_dirs={tiny_setup / 'real'}", f"out_dir={tmp_path / 'run'}", "init_from=random",
-                          f"network_config={tiny_setup / 'net.json'}", "real_creases=1", "device=cpu"],
-                         capture_output=True, text=True, cwd=ROOT, timeout=300)
-    assert res.returncode == 2 and "real_teacher=" in res.stderr and "Traceback" not in res.stderr
-
-
-@pytest.mark.parametrize("band_px", [0.0, 2.0])
-def test_creases_drawn_on_a_photo_come_with_the_photo_beneath_and_their_groove(tiny_setup, band_px):
-    """A pseudo-labelled photo has no detail label, so its drawn creases cannot go into one: the batch gives the
-    photo as it was under them ("plain", augmented alike) and their grooves, which lie where the photo darkened."""
-    data = ShardData([str(tiny_setup / "real")], 0.0)
-    b = data.batch(np.arange(6), 64, np.random.default_rng(3), band_px=band_px, creases=1.0)
-    darker = (b["image"] < b["plain"] - 2 / 255).any(1, keepdim=True)
-    assert darker.sum() > 20 and (b["image"] <= b["plain"] + 1e-6).all()  # drawn as darker lines, nothing else
-    assert (b["groove"][b["mask"] == 0] == 0).all() and b["groove"][darker].mean() < -0.01
-    if band_px:  # the groove's share of the detail band: its blur within the face taken away, so it averages ~0
-        assert abs(b["groove"][b["mask"] > 0].mean()) < abs(b["groove"][darker].mean()) / 10
-    else:
-        assert (b["groove"][darker] < 0).all()
-    assert (b["valid_detail"] == 0).all()  # still no detail label
-    assert (b["valid_shading"][darker] == 0).all()  # nor a shading target under the lines
 
 
 def best_guess_for_half_a_wrinkle(cfg: TrainConfig) -> float:

@@ -33,7 +33,7 @@ from torch.nn import functional as F
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from ..data.augment import add_thin_occluders, draw_creases
-from ..data.relief import CAVITY_PX, blur_within, split_relief
+from ..data.relief import CAVITY_PX, split_relief
 from ..data.shards import (
     MASK_UNLABELLED,
     VALID_COARSE,
@@ -92,11 +92,6 @@ class TrainConfig:
     thin_occluders: float = 0.25  # share of crops with hair strands drawn over them, half that with glasses rims
     drawn_creases: float = 0.0  # share of the rendered crops with creases drawn on the skin, their grooves in the
     # label (facerecon.data.augment.draw_creases)
-    # The same on the real photos (their skin as the pseudo-labels mark it), which have no detail label: a teacher
-    # (a model folder, or "bundled") gives one, its flip-averaged detail on the photo as it was before anything was
-    # drawn over it, the drawn grooves added; on every real crop, so drawn strands keep the detail beneath them
-    real_creases: float = 0.0
-    real_teacher: str = ""
     coarse_shift_invariant: bool = True  # coarse loss ignores each sample's depth offset
     # Flip distillation (issue 27): a model folder (or "bundled") whose flip-averaged outputs (flip_averaged) the
     # network is also pulled towards, with the labels' losses and weights, at flip_teacher_weight: one pass learns
@@ -123,8 +118,7 @@ class ConfigError(ValueError):
 
 
 # "~" is expanded in these
-PATH_SETTINGS = ("synth_dirs", "real_dirs", "out_dir", "init_from", "network_config", "flip_teacher",
-                 "real_teacher")
+PATH_SETTINGS = ("synth_dirs", "real_dirs", "out_dir", "init_from", "network_config", "flip_teacher")
 
 
 def read_recipe(path: str) -> list[str]:
@@ -204,52 +198,43 @@ class ShardData:
     def batch(self, idx: np.ndarray, res: int, rng: np.random.Generator | None = None,
               thin_occluders: float = 0.0, band_px: float = 0.0, creases: float = 0.0) -> dict[str, torch.Tensor]:
         """Tensors at resolution res (depth values rescaled with it); rng given = augment (flip, colour, and
-        facerecon.data.augment's creases on a share `creases` of the images, on their labelled detail or, in a
-        pseudo-labelled photo, on the skin its labels mark, then its thin occluders on a share thin_occluders);
-        band_px > 0 = the depth labels split by frequency there (facerecon.data.relief). Besides the labels:
-        "plain", the images as augmented but with nothing drawn over them, and "groove", the drawn creases' part of
-        the detail (in the detail label already where it is labelled; a teacher's detail on "plain" takes it
-        elsewhere: TrainConfig.real_teacher)."""
+        facerecon.data.augment's creases on a share `creases` of the images whose detail is labelled, then its thin
+        occluders on a share thin_occluders); band_px > 0 = the depth labels split by frequency there
+        (facerecon.data.relief)."""
         a = self.arrays
         face, labelled = a["mask"][idx] == 1, a["mask"][idx] != MASK_UNLABELLED
         photos = a["image"][idx]
         coarse, detail = a["coarse"][idx].astype(np.float32), a["detail"][idx].astype(np.float32)
         valid_coarse, valid_detail = (a["valid"][idx] & VALID_COARSE) > 0, (a["valid"][idx] & VALID_DETAIL) > 0
-        valid_shading = (a["valid"][idx] & VALID_SHADING) > 0
-        images, groove = photos, np.zeros_like(detail)
+        images = photos
         if rng is not None:
-            # the renders' skin is where their detail is labelled; a photo's, where its pseudo-labels mark the
-            # skin that the shading loss reads (no eyes, brows, lips, nostrils: facerecon.data.pseudo_labels)
-            images, grooved = draw_creases(rng, images, detail, face & (valid_detail | valid_shading), creases)
-            groove, detail = grooved - detail, np.where(valid_detail, grooved, detail)
+            images, detail = draw_creases(rng, images, detail, face & valid_detail, creases)
             images = add_thin_occluders(rng, images, face, thin_occluders)
-            valid_shading &= (images == photos).all(-1)  # the shading loss reads the skin only: not what is drawn
+        valid_shading = (a["valid"][idx] & VALID_SHADING) > 0
+        if rng is not None:  # the shading loss reads the skin only: not the strands and rims drawn over it
+            valid_shading &= (images == photos).all(-1)
+        image = torch.from_numpy(images).permute(0, 3, 1, 2).float() / 255
         if band_px > 0:
             for k in range(len(idx)):
                 coarse[k], detail[k], valid_detail[k] = split_relief(coarse[k], detail[k], valid_coarse[k],
                                                                      valid_detail[k], band_px)
-                if groove[k].any():  # its share of the detail band, as split_relief splits a label's relief
-                    groove[k] -= blur_within(groove[k], valid_coarse[k], band_px)
-        # the image as augmented and the photo under what was drawn, side by side in 6 channels: one flip, one
-        # colour change and one resize for both
-        image = torch.from_numpy(np.concatenate([images, photos], -1)).permute(0, 3, 1, 2).float() / 255
-        maps = torch.from_numpy(np.stack([face, coarse, detail, groove, labelled, valid_coarse, valid_detail,
-                                          valid_shading], 1).astype(np.float32))
+        maps = torch.from_numpy(np.stack([face, coarse, detail, labelled, valid_coarse, valid_detail, valid_shading],
+                                         1).astype(np.float32))
         if rng is not None:
             flip = torch.from_numpy(rng.random(len(idx)) < 0.5)
             image[flip], maps[flip] = image[flip].flip(-1), maps[flip].flip(-1)
-            gain = torch.from_numpy(rng.normal(1, 0.08, (len(idx), 3, 1, 1)).astype(np.float32)).repeat(1, 2, 1, 1)
+            gain = torch.from_numpy(rng.normal(1, 0.08, (len(idx), 3, 1, 1)).astype(np.float32))
             gamma = torch.from_numpy(rng.uniform(0.8, 1.25, (len(idx), 1, 1, 1)).astype(np.float32))
             image = (image.clamp(0, 1) ** gamma * gain).clamp(0, 1)
         size = image.shape[-1]
         if res != size:
             image = F.interpolate(image, size=(res, res), mode="area")
             maps = F.interpolate(maps, size=(res, res), mode="area")
-            maps[:, 1:4] *= res / size  # depth is in crop pixels: it scales with the crop
-            maps[:, 4:] = (maps[:, 4:] > 0.999).float()  # valid only where every source pixel was valid
-        return {"image": image[:, :3], "plain": image[:, 3:], "mask": maps[:, 0:1], "coarse": maps[:, 1:2],
-                "detail": maps[:, 2:3], "groove": maps[:, 3:4], "mask_labelled": maps[:, 4:5],
-                "valid_coarse": maps[:, 5:6], "valid_detail": maps[:, 6:7], "valid_shading": maps[:, 7:8]}
+            maps[:, 1:3] *= res / size  # depth is in crop pixels: it scales with the crop
+            maps[:, 3:] = (maps[:, 3:] > 0.999).float()  # valid only where every source pixel was valid
+        return {"image": image, "mask": maps[:, 0:1], "coarse": maps[:, 1:2], "detail": maps[:, 2:3],
+                "mask_labelled": maps[:, 3:4], "valid_coarse": maps[:, 4:5], "valid_detail": maps[:, 5:6],
+                "valid_shading": maps[:, 6:7]}
 
 
 class BatchPrefetcher:
@@ -287,35 +272,21 @@ def map_losses(logits: torch.Tensor, coarse: torch.Tensor, detail: torch.Tensor,
     lm = mask_loss(logits, b["mask"], b["mask_labelled"])
     lc = masked_smooth_l1(coarse, b["coarse"], b["valid_coarse"] * coarse_weights.view(-1, 1, 1, 1), scale=res / 64,
                           shift_invariant=cfg.coarse_shift_invariant)
-    return lm, lc, detail_loss(detail, b["detail"], b["valid_detail"], cfg, res)
-
-
-def detail_loss(detail: torch.Tensor, label: torch.Tensor, valid: torch.Tensor, cfg: TrainConfig,
-                res: int) -> torch.Tensor:
-    """Smooth-L1 of the detail (B x 1 x H x W) against its label where valid, grooves weighted (groove_weight)."""
     unit_px = 0.05  # at 256x256: the detail loss sees O(1) numbers
-    weight = valid
+    weight = b["valid_detail"]
     if cfg.groove_weight:
-        weight = weight * (1 + cfg.groove_weight * (-label / (cfg.groove_depth_px * res / 256)).clamp(0, 1))
-    return masked_smooth_l1(detail, label, weight, beta=cfg.detail_beta_px / unit_px, scale=unit_px * res / 256)
+        weight = weight * (1 + cfg.groove_weight * (-b["detail"] / (cfg.groove_depth_px * res / 256)).clamp(0, 1))
+    ld = masked_smooth_l1(detail, b["detail"], weight, beta=cfg.detail_beta_px / unit_px, scale=unit_px * res / 256)
+    return lm, lc, ld
 
 
 def compute_losses(model: torch.nn.Module, b: dict[str, torch.Tensor], cfg: TrainConfig,
-                   coarse_weights: torch.Tensor, teacher: torch.nn.Module | None = None,
-                   real_teacher: torch.nn.Module | None = None) -> dict[str, torch.Tensor]:
+                   coarse_weights: torch.Tensor, teacher: torch.nn.Module | None = None) -> dict[str, torch.Tensor]:
     logits, coarse, detail = model(b["image"])
     res = b["image"].shape[-1]
     lm, lc, ld = map_losses(logits, coarse, detail, b, cfg, coarse_weights, res)
     total = lm + cfg.coarse_weight * lc + cfg.detail_weight * ld
     losses = {"mask": lm, "coarse": lc, "detail": ld}
-    unlabelled = b["valid_detail"].flatten(1).amax(1) == 0
-    if real_teacher is not None and unlabelled.any():
-        # the crops without a detail label (the photos) take real_teacher's detail on the photo under what was
-        # drawn over it, over the teacher's face, with the drawn creases' grooves
-        t_logits, _, t_detail = flip_averaged(real_teacher, b["plain"][unlabelled])
-        losses["real_detail"] = detail_loss(detail[unlabelled], t_detail + b["groove"][unlabelled],
-                                            (t_logits > 0).float(), cfg, res)
-        total = total + cfg.detail_weight * losses["real_detail"]
     if teacher is not None:
         # the teacher's maps stand in for every sample's labels, over its face (real photos get a detail target)
         t_logits, t_coarse, t_detail = flip_averaged(teacher, b["image"])
@@ -396,15 +367,6 @@ def model_folder(setting: str, value: str) -> Path:
         raise ConfigError(f"{setting}={value}: no such model folder (config.json + model.safetensors); "
                           f"train the stage it names first, or say {setting}=bundled")
     return source
-
-
-def frozen_model(setting: str, value: str, device: torch.device, log: Callable[[str], None]) -> FaceReconNet:
-    """The model a teacher setting names (model_folder), in float32 and eval mode, without gradients."""
-    from ..model.hub import load_pretrained
-
-    model = load_pretrained(model_folder(setting, value), dtype=torch.float32)
-    log(f"{setting}: {value}")
-    return model.to(device).eval().requires_grad_(False)
 
 
 def initial_model(cfg: TrainConfig, ckpt: dict | None, log: Callable[[str], None]) -> FaceReconNet:
@@ -516,11 +478,13 @@ def main(overrides: list[str] | None = None) -> int:
     ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=True) if ckpt_path.exists() else None
     model = initial_model(cfg, ckpt, log)
     model.config.crop_framing = data_framing(synth, real, log).to_list()
-    if cfg.real_creases and not cfg.real_teacher:
-        raise ConfigError("real_creases: the photos' detail label comes from a teacher: say real_teacher=bundled or "
-                          "real_teacher=FOLDER")
-    teacher, real_teacher = (frozen_model(name, getattr(cfg, name), device, log) if getattr(cfg, name) else None
-                             for name in ("flip_teacher", "real_teacher"))
+    teacher = None
+    if cfg.flip_teacher:
+        from ..model.hub import load_pretrained
+
+        teacher = load_pretrained(model_folder("flip_teacher", cfg.flip_teacher), dtype=torch.float32)
+        teacher.to(device).eval().requires_grad_(False)
+        log(f"flip teacher: {cfg.flip_teacher}")
     step, samples_seen = (ckpt["step"], ckpt["samples_seen"]) if ckpt else (0, 0)
     model.to(device)
     freeze_all_but(model, cfg.trainable)
@@ -547,8 +511,7 @@ def main(overrides: list[str] | None = None) -> int:
         parts = [synth.batch(rng.choice(synth.train_idx, n_synth), res, rng, cfg.thin_occluders, band,
                              cfg.drawn_creases)]
         if n_real:
-            parts.append(real.batch(rng.choice(real.train_idx, n_real), res, rng, cfg.thin_occluders, band,
-                                    cfg.real_creases))
+            parts.append(real.batch(rng.choice(real.train_idx, n_real), res, rng, cfg.thin_occluders, band))
         b = {k: torch.cat([p[k] for p in parts]) for k in parts[0]}
         return {k: v.pin_memory() for k, v in b.items()} if device.type == "cuda" else b
 
@@ -564,7 +527,7 @@ def main(overrides: list[str] | None = None) -> int:
         b = {k: v.to(device, non_blocking=True) for k, v in b.items()}
         for g in optimizer.param_groups:
             g["lr"] = lr_at(cfg, step, samples_seen)
-        losses = compute_losses(net, b, cfg, coarse_w, teacher, real_teacher)
+        losses = compute_losses(net, b, cfg, coarse_w, teacher)
         optimizer.zero_grad(set_to_none=True)
         losses["loss"].backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
