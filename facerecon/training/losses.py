@@ -14,16 +14,6 @@ def mask_loss(logits: torch.Tensor, target: torch.Tensor, labelled: torch.Tensor
     return (per_pixel * labelled).sum() / labelled.sum().clamp_min(1.0)
 
 
-def soft_iou_loss(logits: torch.Tensor, target: torch.Tensor, labelled: torch.Tensor) -> torch.Tensor:
-    """1 - the soft IoU (probabilities for the hard mask) over each crop's labelled pixels, averaged over the crops:
-    the measure the mask is judged by, which BCE only approximates near the edge. Shapes as mask_loss's."""
-    p = torch.sigmoid(logits) * labelled
-    t = target * labelled
-    inter = (p * t).flatten(1).sum(1)
-    union = (p + t - p * t).flatten(1).sum(1)
-    return (1 - inter / union.clamp_min(1.0)).mean()
-
-
 def masked_smooth_l1(pred: torch.Tensor, target: torch.Tensor, valid: torch.Tensor, beta: float = 1.0,
                      scale: float = 1.0, shift_invariant: bool = False) -> torch.Tensor:
     """Smooth-L1 averaged over pixels where valid > 0 (valid: B x 1 x H x W weights); 0 when nothing is valid.

@@ -46,7 +46,7 @@ from ..data.shards import (
 from ..model import FaceReconNet, NetworkConfig
 from ..model.backends import pick_device
 from ..preprocess.align import Framing
-from .losses import mask_loss, masked_smooth_l1, shading_loss, soft_iou_loss
+from .losses import mask_loss, masked_smooth_l1, shading_loss
 
 CACHE = Path.home() / ".cache" / "facerecon"
 
@@ -68,7 +68,6 @@ class TrainConfig:
     weight_decay: float = 1e-4
     total_samples: int = 100_000  # length of the cosine schedule
     res_schedule: str = "128:70000,256"  # resolution 128 for the first 70000 samples, then 256
-    mask_iou_weight: float = 0.0  # > 0: the mask also trained on losses.soft_iou_loss, at this weight
     coarse_weight: float = 1.0
     detail_weight: float = 8.0
     # Smooth-L1 is quadratic for errors below beta. Detail labels are sparse (90% of valid pixels ~0, wrinkles
@@ -288,9 +287,6 @@ def compute_losses(model: torch.nn.Module, b: dict[str, torch.Tensor], cfg: Trai
     lm, lc, ld = map_losses(logits, coarse, detail, b, cfg, coarse_weights, res)
     total = lm + cfg.coarse_weight * lc + cfg.detail_weight * ld
     losses = {"mask": lm, "coarse": lc, "detail": ld}
-    if cfg.mask_iou_weight:
-        losses["mask_iou"] = soft_iou_loss(logits, b["mask"], b["mask_labelled"])
-        total = total + cfg.mask_iou_weight * losses["mask_iou"]
     if teacher is not None:
         # the teacher's maps stand in for every sample's labels, over its face (real photos get a detail target)
         t_logits, t_coarse, t_detail = flip_averaged(teacher, b["image"])
