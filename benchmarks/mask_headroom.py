@@ -55,6 +55,8 @@ def main() -> None:
     parser.add_argument("--count", type=int, default=300)
     parser.add_argument("--textures", type=Path, default=Path.home() / ".cache/facerecon/skin_frll_heldout.npz")
     args = parser.parse_args()
+    if args.against == args.model:
+        parser.error("--against: another model than --model")
     models = [args.model] + ([args.against] if args.against else [])
     textures = args.textures if args.textures.exists() else None
     tallies = {}  # reading -> per face (intersection, union)
