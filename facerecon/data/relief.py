@@ -37,7 +37,7 @@ def cavity(relief: np.ndarray, inside: np.ndarray, sigma_px: float = CAVITY_PX) 
 
 
 def split_relief(coarse: np.ndarray, detail: np.ndarray, valid_coarse: np.ndarray, valid_detail: np.ndarray,
-                 band_px: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                 band_px: float, wrinkles_whole: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(coarse, detail, valid_detail) labels of one crop (H x W; depths in crop px at 256, valid masks bool) split
     at band_px: coarse = the total depth blurred within valid_coarse, detail = total - coarse, valid where the
     total is known and not beside a step (MAX_SLOPE). A crop without a detail label (a pseudo-labelled photo)
@@ -45,7 +45,8 @@ def split_relief(coarse: np.ndarray, detail: np.ndarray, valid_coarse: np.ndarra
     inside = valid_coarse.astype(bool)
     labelled = valid_detail.astype(bool).any()
     total = (coarse + np.where(valid_detail, detail, 0)).astype(np.float32)
-    smooth = blur_within(total, inside, band_px)
+    # wrinkles_whole: the wrinkles (the detail label) stay whole in the detail; only the face's own relief is split
+    smooth = blur_within(coarse if wrinkles_whole else total, inside, band_px)
     fine = np.where(inside, total - smooth, 0).astype(np.float32)
     if labelled:
         step = np.zeros(inside.shape, np.uint8)

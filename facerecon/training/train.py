@@ -90,6 +90,7 @@ class TrainConfig:
     # the renders' faces draw theirs from SceneConfig.occlusion, 0.3-1), so that a dark line reads as a groove
     shading_occlusion: float = 0.0
     thin_occluders: float = 0.25  # share of crops with hair strands drawn over them, half that with glasses rims
+    wrinkles_whole: bool = False  # the renders' wrinkles whole in the detail label (relief.split_relief)
     drawn_creases: float = 0.0  # share of the rendered crops with creases drawn on the skin, their grooves in the
     # label (facerecon.data.augment.draw_creases)
     coarse_shift_invariant: bool = True  # coarse loss ignores each sample's depth offset
@@ -196,7 +197,8 @@ class ShardData:
         return len(self.train_idx)
 
     def batch(self, idx: np.ndarray, res: int, rng: np.random.Generator | None = None,
-              thin_occluders: float = 0.0, band_px: float = 0.0, creases: float = 0.0) -> dict[str, torch.Tensor]:
+              thin_occluders: float = 0.0, band_px: float = 0.0, creases: float = 0.0,
+              wrinkles_whole: bool = False) -> dict[str, torch.Tensor]:
         """Tensors at resolution res (depth values rescaled with it); rng given = augment (flip, colour, and
         facerecon.data.augment's creases on a share `creases` of the images whose detail is labelled, then its thin
         occluders on a share thin_occluders); band_px > 0 = the depth labels split by frequency there
@@ -217,7 +219,7 @@ class ShardData:
         if band_px > 0:
             for k in range(len(idx)):
                 coarse[k], detail[k], valid_detail[k] = split_relief(coarse[k], detail[k], valid_coarse[k],
-                                                                     valid_detail[k], band_px)
+                                                                     valid_detail[k], band_px, wrinkles_whole)
         maps = torch.from_numpy(np.stack([face, coarse, detail, labelled, valid_coarse, valid_detail, valid_shading],
                                          1).astype(np.float32))
         if rng is not None:
@@ -509,7 +511,7 @@ def main(overrides: list[str] | None = None) -> int:
         rng = np.random.default_rng([cfg.seed, step, rank])
         band = model.config.detail_band_px
         parts = [synth.batch(rng.choice(synth.train_idx, n_synth), res, rng, cfg.thin_occluders, band,
-                             cfg.drawn_creases)]
+                             cfg.drawn_creases, cfg.wrinkles_whole)]
         if n_real:
             parts.append(real.batch(rng.choice(real.train_idx, n_real), res, rng, cfg.thin_occluders, band))
         b = {k: torch.cat([p[k] for p in parts]) for k in parts[0]}
