@@ -40,6 +40,17 @@ def test_the_split_adds_up_to_the_true_depth_and_the_coarse_part_is_smooth():
     assert np.abs(np.diff(smooth[rows, mid], 2)).max() < 0.2 * np.abs(np.diff(coarse[rows, mid], 2)).max()
 
 
+def test_wrinkles_kept_whole_stay_whole_in_the_detail_and_the_split_still_adds_up():
+    """wrinkles_whole: only the face model's relief is split; the wrinkle label goes into the detail entire."""
+    coarse, detail, inside = face()
+    smooth, fine, valid = split_relief(coarse, detail, inside, inside, 2.0, wrinkles_whole=True)
+    np.testing.assert_allclose((smooth + fine)[valid], (coarse + detail)[valid], atol=1e-4)
+    np.testing.assert_allclose(smooth, split_relief(coarse, np.zeros_like(detail), inside, inside, 2.0)[0], atol=1e-6)
+    split = split_relief(coarse, detail, inside, inside, 2.0)[1]
+    third, mid = coarse.shape[0] // 3, coarse.shape[0] // 2
+    assert fine[third, mid] - split[third, mid] < -0.1  # the wrinkle's part the split gave the coarse label is back
+
+
 def test_a_depth_step_is_left_out_of_the_detail_label():
     coarse, detail, inside = face()
     coarse[:, 60:] -= 10 * inside[:, 60:]  # the nose hiding the cheek of a turned face

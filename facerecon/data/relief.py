@@ -41,11 +41,11 @@ def split_relief(coarse: np.ndarray, detail: np.ndarray, valid_coarse: np.ndarra
     """(coarse, detail, valid_detail) labels of one crop (H x W; depths in crop px at 256, valid masks bool) split
     at band_px: coarse = the total depth blurred within valid_coarse, detail = total - coarse, valid where the
     total is known and not beside a step (MAX_SLOPE). A crop without a detail label (a pseudo-labelled photo)
-    keeps none: its coarse label is blurred alone."""
+    keeps none: its coarse label is blurred alone. wrinkles_whole: only the face model's relief (coarse) is split,
+    the wrinkle label (detail) goes into the detail whole."""
     inside = valid_coarse.astype(bool)
     labelled = valid_detail.astype(bool).any()
     total = (coarse + np.where(valid_detail, detail, 0)).astype(np.float32)
-    # wrinkles_whole: the wrinkles (the detail label) stay whole in the detail; only the face's own relief is split
     smooth = blur_within(coarse if wrinkles_whole else total, inside, band_px)
     fine = np.where(inside, total - smooth, 0).astype(np.float32)
     if labelled:

@@ -90,7 +90,10 @@ class TrainConfig:
     # the renders' faces draw theirs from SceneConfig.occlusion, 0.3-1), so that a dark line reads as a groove
     shading_occlusion: float = 0.0
     thin_occluders: float = 0.25  # share of crops with hair strands drawn over them, half that with glasses rims
-    wrinkles_whole: bool = False  # the renders' wrinkles whole in the detail label (relief.split_relief)
+    # The renders' wrinkles and drawn creases kept whole in the detail label, only the face model's own relief split
+    # by band (relief.split_relief): split with the rest, a groove 1 px wide leaves most of its depth to the coarse
+    # label, which the coarse head cannot hold (docs/quality.md, "Wrinkles kept whole in the detail")
+    wrinkles_whole: bool = False
     drawn_creases: float = 0.0  # share of the rendered crops with creases drawn on the skin, their grooves in the
     # label (facerecon.data.augment.draw_creases)
     coarse_shift_invariant: bool = True  # coarse loss ignores each sample's depth offset
