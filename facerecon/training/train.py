@@ -205,7 +205,7 @@ class ShardData:
         """Tensors at resolution res (depth values rescaled with it); rng given = augment (flip, colour, and
         facerecon.data.augment's creases on a share `creases` of the images whose detail is labelled, then its thin
         occluders on a share thin_occluders); band_px > 0 = the depth labels split by frequency there
-        (facerecon.data.relief)."""
+        (facerecon.data.relief; wrinkles_whole as split_relief takes it)."""
         a = self.arrays
         face, labelled = a["mask"][idx] == 1, a["mask"][idx] != MASK_UNLABELLED
         photos = a["image"][idx]
