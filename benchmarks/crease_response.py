@@ -49,6 +49,11 @@ OTHER_BANDS_PX = (0.0, 2.0, 3.0, 4.0, 6.0, 8.0)  # detail bands to read the rend
 GROOVE_BLUR_PX = 3.0  # a groove's depth: the relief less its blur of this sigma (crop px)
 
 
+def groove_depth(relief: np.ndarray) -> np.ndarray:
+    """relief (H x W) less its blur of sigma GROOVE_BLUR_PX: how far each pixel lies below its surroundings."""
+    return relief - cv2.GaussianBlur(relief, (0, 0), GROOVE_BLUR_PX)
+
+
 def forehead_line(mask: np.ndarray) -> np.ndarray | None:
     """S x S profile in [0, 1] of the line, or None where the mask is too small for one."""
     rows = np.flatnonzero(mask.any(1))
@@ -69,7 +74,7 @@ def detail_changes(rec: FaceReconstructor, crops: list[tuple[np.ndarray, np.ndar
                    alter) -> tuple[np.ndarray, np.ndarray]:
     """Per crop (rgb uint8, mask bool), where alter(i, rgb, mask) -> (the altered crop, where to read the change)
     says (None skips a crop): the mean change of the predicted detail, and of the final surface (coarse + detail)
-    less its blur of sigma 3 px (GROOVE_BLUR_PX, as groove_darkness measures a groove's depth)."""
+    less its blur (groove_depth, as groove_darkness measures a groove's depth)."""
     detail_out, final_out = [], []
     for i, (rgb, mask) in enumerate(crops):
         altered = alter(i, rgb, mask)
@@ -79,7 +84,7 @@ def detail_changes(rec: FaceReconstructor, crops: list[tuple[np.ndarray, np.ndar
         _, coarse, detail = rec.predict(np.stack([rgb, changed]))
         final = (coarse[1] + detail[1]) - (coarse[0] + detail[0])
         detail_out.append(float((detail[1] - detail[0])[where].mean()))
-        final_out.append(float((final - cv2.GaussianBlur(final, (0, 0), GROOVE_BLUR_PX))[where].mean()))
+        final_out.append(float(groove_depth(final)[where].mean()))
     return np.array(detail_out), np.array(final_out)
 
 
@@ -98,7 +103,7 @@ def renders_pairing(crops: list[tuple[np.ndarray, np.ndarray]], darkening: float
     """detail_changes' two readings of the groove that the renders pair with the line darkened by a share
     (DARKENING_PER_PX), per crop (rgb, mask) that takes a line: its detail band (the groove less its blur of
     sigma band_px within the mask, as relief.split_relief splits the labels; all of it at band_px 0) and the
-    groove less its blur of sigma GROOVE_BLUR_PX."""
+    groove_depth of the groove."""
     detail_out, final_out = [], []
     for _, mask in crops:
         line = forehead_line(mask)
@@ -107,7 +112,7 @@ def renders_pairing(crops: list[tuple[np.ndarray, np.ndarray]], darkening: float
         groove, where = -darkening / DARKENING_PER_PX * line, line > 0.5
         fine = groove - blur_within(groove, mask, band_px) if band_px > 0 else groove
         detail_out.append(float(fine[where].mean()))
-        final_out.append(float((groove - cv2.GaussianBlur(groove, (0, 0), GROOVE_BLUR_PX))[where].mean()))
+        final_out.append(float(groove_depth(groove)[where].mean()))
     return np.array(detail_out), np.array(final_out)
 
 
@@ -129,7 +134,7 @@ def groove_darkness(samples) -> list[tuple[float, float]]:
         inside = cv2.erode((s.mask == 1).astype(np.uint8), np.ones((13, 13), np.uint8)) > 0
         lum = s.image.astype(np.float32).mean(-1) + 1
         label = s.detail.astype(np.float32)
-        depth.append(-(label - cv2.GaussianBlur(label, (0, 0), GROOVE_BLUR_PX))[inside])
+        depth.append(-groove_depth(label)[inside])
         darkness.append((lum / cv2.GaussianBlur(lum, (0, 0), GROOVE_BLUR_PX) - 1)[inside])
     depth, darkness = np.concatenate(depth), np.concatenate(darkness)
     bands = [(depth >= lo) & (depth < hi) for lo, hi in DEPTH_BANDS]
