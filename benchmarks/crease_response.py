@@ -13,7 +13,8 @@ lies in the coarse depth), so it also prints the final surface's groove measured
 renders' grooves: the change of coarse + detail less its own blur of sigma 3 px, on the line.
 Beside each darkened line, the same readings of a network that gave the line exactly the groove the training renders
 pair with its darkness (c / facerecon.data.augment.DARKENING_PER_PX crop px deep under the line's profile, the
-model's detail band of it as its labels are split, facerecon.data.relief): what the renders teach, read as the
+model's detail band of it as its labels are split, facerecon.data.relief: all of it where the model keeps wrinkles
+whole, NetworkConfig.detail_wrinkles_whole): what the renders teach, read as the
 network's outputs are read; and, for the 15% line, how much of that groove a detail of another band would hold.
 Real creases look like such lines (less light reaches into them); the engine's wrinkles shade the renders through
 the surface normal and, from engine 6 on, darken as occlusion does. As the counter-check, loose hair strands drawn
@@ -167,7 +168,8 @@ def main() -> None:
           f"the synthetic faces' deepest labelled wrinkle: median {deepest:.2f} crop px")
     print("| line darkened by | real: detail change on the line (px) | synthetic | real: the final surface's groove "
           "| synthetic |\n|---|---|---|---|---|")
-    band_px = read_config(resolve_weights(args.model))[0].detail_band_px
+    config = read_config(resolve_weights(args.model))[0]
+    band_px = 0.0 if config.detail_wrinkles_whole else config.detail_band_px  # the groove is a wrinkle: whole or split
 
     def row(label: str, readings) -> None:
         (real_detail, real_final), (synth_detail, synth_final) = (readings(crops) for crops in (real, synthetic))

@@ -37,7 +37,7 @@ def main() -> None:
     args = p.parse_args()
     data = default_data_dir()
     rec = FaceReconstructor.from_pretrained(args.model, backend=args.backend)
-    band = read_config(resolve_weights(args.model))[0].detail_band_px
+    config = read_config(resolve_weights(args.model))[0]
     textures = args.textures if args.textures.exists() else None
     renderers = {name: evaluate.evaluation_renderer(data, textures, framing)
                  for name, framing in (("network", rec.framing), ("maps", rec.map_framing))}
@@ -45,7 +45,8 @@ def main() -> None:
     per = {name: defaultdict(list) for name in renderers}
     true_mask = defaultdict(int)  # the true mask warped: overlap, union; face pixels beyond the network's crop
     for i in range(args.count):
-        s = {name: relabelled(r.render(sample_seed(evaluate.SYNTH_VAL_SEED, i)), band) for name, r in renderers.items()}
+        s = {name: relabelled(r.render(sample_seed(evaluate.SYNTH_VAL_SEED, i)), config.detail_band_px,
+                                config.detail_wrinkles_whole) for name, r in renderers.items()}
         mask, coarse, detail = (a[0] for a in rec.predict(s["network"].image[None]))
         affines = [np.array(s[name].params["crop_affine"]) for name in ("network", "maps")]
         scored = {"network": (mask, coarse, detail), "maps": to_map_frame(mask, coarse, detail, *affines)}

@@ -244,6 +244,8 @@ def test_a_recipe_file_sets_the_run_and_later_arguments_override_it(tmp_path):
 def test_every_shipped_recipe_reads(recipe):
     cfg = parse_overrides([f"@{recipe}"])
     assert cfg.out_dir.startswith(str(Path.home())) and cfg.init_from and cfg.synth_dirs
+    if cfg.network_config:  # what a recipe extends the network to is a valid config too
+        NetworkConfig.from_dict(json.loads(Path(cfg.network_config).read_text()))
 
 
 def test_a_missing_init_from_is_an_error_not_a_random_start(tiny_setup, tmp_path):

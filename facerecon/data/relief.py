@@ -60,11 +60,11 @@ def split_relief(coarse: np.ndarray, detail: np.ndarray, valid_coarse: np.ndarra
     return smooth, np.where(valid, fine, 0).astype(np.float32), valid
 
 
-def relabelled(sample, band_px: float):
-    """A rendered Sample (facerecon.data.synth.render) with its depth labels split at band_px; band_px 0 = as
-    rendered."""
+def relabelled(sample, band_px: float, wrinkles_whole: bool = False):
+    """A rendered Sample (facerecon.data.synth.render) with its depth labels split at band_px as split_relief
+    splits them (a network's NetworkConfig.detail_band_px and detail_wrinkles_whole); band_px 0 = as rendered."""
     if band_px <= 0:
         return sample
     coarse, detail, valid = split_relief(sample.coarse, sample.detail, sample.valid_coarse, sample.valid_detail,
-                                         band_px)
+                                         band_px, wrinkles_whole)
     return dataclasses.replace(sample, coarse=coarse, detail=detail, valid_detail=valid)

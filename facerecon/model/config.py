@@ -23,6 +23,10 @@ class NetworkConfig:
     # rest; b > 0 = the relief finer than a Gaussian of sigma b crop px (the total depth minus its blur), the
     # coarse map the blurred depth. The split by frequency gives each head the relief its resolution can carry.
     detail_band_px: float = 0.0
+    # ... except the renders' wrinkles (and creases drawn with their grooves), which go into the detail whole: only
+    # the face model's own relief is split. Split with the rest, a groove 1 px wide leaves most of its depth to the
+    # coarse map, which the coarse head, at 1/4 resolution, cannot hold (docs/quality.md, "Wrinkles kept whole").
+    detail_wrinkles_whole: bool = False
     # Extension beyond the paper's topology (docs/representation.md): a full-resolution stage that sees the crop
     # and adds a residual to the detail U-Net's upsampled output, so the detail is decided at 256x256.
     full_res_detail: bool = False

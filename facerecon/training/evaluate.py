@@ -67,8 +67,10 @@ def evaluation_renderer(data_dir: Path | None = None, textures: Path | None = No
 
 
 def synthetic_metrics(rec: FaceReconstructor, count: int, data_dir: Path | None,
-                      textures: Path | None = None, seed: int = SYNTH_VAL_SEED, band_px: float = 0.0) -> dict:
-    """band_px: the model's detail band (NetworkConfig.detail_band_px); the labels are split as it was trained."""
+                      textures: Path | None = None, seed: int = SYNTH_VAL_SEED, band_px: float = 0.0,
+                      wrinkles_whole: bool = False) -> dict:
+    """band_px, wrinkles_whole: what the model's detail holds (NetworkConfig.detail_band_px,
+    detail_wrinkles_whole); the labels are split as it was trained."""
     from ..data.pseudo_labels import canonical_triangles
     from ..data.synth.engine import sample_seed
     from ..data.synth.face_model import default_data_dir
@@ -79,7 +81,7 @@ def synthetic_metrics(rec: FaceReconstructor, count: int, data_dir: Path | None,
     per_face = defaultdict(list)  # metric -> one value per face that has it
     predicted_maps, label_maps = [], []  # (detail, where it counts) of the first faces, for between_faces_r
     for i in range(count):
-        s = relabelled(renderer.render(sample_seed(seed, i)), band_px)
+        s = relabelled(renderer.render(sample_seed(seed, i)), band_px, wrinkles_whole)
         mask, coarse, detail = (a[0] for a in rec.predict(s.image[None]))
         m = synthetic_face(rec, s, i, mask > 0.5, coarse, detail, triangles)
         for key, value in m.items():
@@ -287,11 +289,12 @@ def evaluate(model: str | None, out: Path, synth_count: int, data_dir: Path | No
     data_dir = Path(data_dir or default_data_dir())
     rec = FaceReconstructor.from_pretrained(model, backend=backend, device="auto", flip_average=flip_average,
                                             coarse_smoothing_px=coarse_smoothing_px)
-    band_px = read_config(resolve_weights(model))[0].detail_band_px
+    config = read_config(resolve_weights(model))[0]
+    band_px, whole = config.detail_band_px, config.detail_wrinkles_whole
     report = {"model": str(model), "backend": backend, "device": rec.device, "flip_average": flip_average,
               "coarse_smoothing_px": coarse_smoothing_px, "synthetic_seed": synth_seed,
-              "detail_band_px": band_px,
-              "synthetic": synthetic_metrics(rec, synth_count, data_dir, textures, synth_seed, band_px),
+              "detail_band_px": band_px, "detail_wrinkles_whole": whole,
+              "synthetic": synthetic_metrics(rec, synth_count, data_dir, textures, synth_seed, band_px, whole),
               "real": real_metrics(rec, held_out_photos(data_dir), data_dir)}
     out.mkdir(parents=True, exist_ok=True)
     rows = []

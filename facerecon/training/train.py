@@ -90,10 +90,6 @@ class TrainConfig:
     # the renders' faces draw theirs from SceneConfig.occlusion, 0.3-1), so that a dark line reads as a groove
     shading_occlusion: float = 0.0
     thin_occluders: float = 0.25  # share of crops with hair strands drawn over them, half that with glasses rims
-    # The renders' wrinkles and drawn creases kept whole in the detail label, only the face model's own relief split
-    # by band (relief.split_relief): split with the rest, a groove 1 px wide leaves most of its depth to the coarse
-    # label, which the coarse head cannot hold (docs/quality.md, "Wrinkles kept whole in the detail")
-    wrinkles_whole: bool = False
     drawn_creases: float = 0.0  # share of the rendered crops with creases drawn on the skin, their grooves in the
     # label (facerecon.data.augment.draw_creases)
     coarse_shift_invariant: bool = True  # coarse loss ignores each sample's depth offset
@@ -325,7 +321,8 @@ def validate(model: torch.nn.Module, data: ShardData, idx: np.ndarray, res: int,
     corrs = []
     for i in range(0, len(idx), batch_size):
         b = {k: v.to(device) for k, v in data.batch(idx[i:i + batch_size], res,
-                                                    band_px=model.config.detail_band_px).items()}
+                                                    band_px=model.config.detail_band_px,
+                                                    wrinkles_whole=model.config.detail_wrinkles_whole).items()}
         logits, coarse, detail = model(b["image"])
         pred = (logits > 0) & (b["mask_labelled"] > 0)
         gt = b["mask"] > 0.5
@@ -399,9 +396,10 @@ def initial_model(cfg: TrainConfig, ckpt: dict | None, log: Callable[[str], None
 
 def extended(trained: FaceReconNet, config: NetworkConfig, log: Callable[[str], None]) -> FaceReconNet:
     """A network of `config` holding `trained`'s weights, where config only adds parts (e.g. the full-resolution
-    stage), changes what the outputs mean (detail_band_px), gives the full-resolution stage its other form
-    (full_res_blocks, which also takes the detail U-Net's own output convolution's place) or drops the feature
-    pyramid's finest smoothing (fpn_smooth_finest); the added and re-formed parts keep their initialisation."""
+    stage), changes what the outputs mean (detail_band_px, detail_wrinkles_whole), gives the full-resolution stage
+    its other form (full_res_blocks, which also takes the detail U-Net's own output convolution's place) or drops
+    the feature pyramid's finest smoothing (fpn_smooth_finest); the added and re-formed parts keep their
+    initialisation."""
     model = FaceReconNet(config)
     reformed = trained.config.full_res_detail and config.full_res_blocks != trained.config.full_res_blocks
     dropped = tuple(prefix for prefix, drop in (("full_res.", reformed),
@@ -417,7 +415,8 @@ def extended(trained: FaceReconNet, config: NetworkConfig, log: Callable[[str], 
     if unexpected:
         raise ConfigError(f"network_config drops trained parts of the network: {unexpected[:5]}")
     log(f"network extended by {sorted({k.split('.')[0] for k in missing})}{' (full_res re-formed)' * reformed}, "
-        f"detail band {config.detail_band_px} px{f', dropped {gone}' if gone else ''}")
+        f"detail band {config.detail_band_px} px{' (wrinkles whole)' * config.detail_wrinkles_whole}"
+        f"{f', dropped {gone}' if gone else ''}")
     return model
 
 
@@ -512,9 +511,9 @@ def main(overrides: list[str] | None = None) -> int:
     def make_batch(step: int, res: int) -> dict[str, torch.Tensor]:
         """The batch of a step depends on nothing but (seed, step, rank): a resumed run draws the same batches."""
         rng = np.random.default_rng([cfg.seed, step, rank])
-        band = model.config.detail_band_px
+        band, whole = model.config.detail_band_px, model.config.detail_wrinkles_whole
         parts = [synth.batch(rng.choice(synth.train_idx, n_synth), res, rng, cfg.thin_occluders, band,
-                             cfg.drawn_creases, cfg.wrinkles_whole)]
+                             cfg.drawn_creases, whole)]
         if n_real:
             parts.append(real.batch(rng.choice(real.train_idx, n_real), res, rng, cfg.thin_occluders, band))
         b = {k: torch.cat([p[k] for p in parts]) for k in parts[0]}
