@@ -7,8 +7,11 @@ flip-averaged as the predictor runs, it prints the pooled mask IoU that evaluate
 - the resolution: the mask head predicts at 1/8 of the crop and its logits are upsampled bilinearly, so the true
   mask averaged into those 32x32 cells and upsampled alike (as a probability, and as its logit, clipped to
   0.02-0.98) is the best IoU such a map could give;
+- the edges: the predictor's mask, its outline guided by the crop (facerecon.predictor.guided_mask), against the
+  network's as upsampled (the bias table);
 - with --against another model: both on the same faces, and a bootstrap over the faces (paired, 2,000 resamples)
-  of the difference of the pooled IoUs, against the faces this set happened to draw.
+  of the difference of the pooled IoUs, against the faces this set happened to draw: the masks as upsampled, as
+  guided, and --against's guided mask against --model's as upsampled (a model shipped before the guide).
 
     python benchmarks/mask_headroom.py [--model weights] [--against weights] [--seed 2] [--count 300]
                                        [--textures ~/.cache/facerecon/skin_frll_heldout.npz]
@@ -27,7 +30,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from facerecon.data.synth.engine import sample_seed  # noqa: E402
-from facerecon.predictor import FaceReconstructor  # noqa: E402
+from facerecon.predictor import FaceReconstructor, guided_mask  # noqa: E402
 from facerecon.training.evaluate import SYNTH_VAL_SEED, evaluation_renderer  # noqa: E402
 
 BIASES = np.round(np.arange(-0.5, 0.51, 0.1), 2) + 0.0  # + 0.0: no "-0.0"
@@ -61,11 +64,13 @@ def main() -> None:
     textures = args.textures if args.textures.exists() else None
     tallies = {}  # reading -> per face (intersection, union)
     for model in models:
-        rec = FaceReconstructor.from_pretrained(model, backend="torch")
+        rec = FaceReconstructor.from_pretrained(model, backend="torch", mask_edges_guided=False)
         renderer = evaluation_renderer(None, textures, rec.framing)
         for i in range(args.count):
             s = renderer.render(sample_seed(args.seed, i))
-            p = rec.predict(s.image[None])[0][0].astype(np.float64)
+            p = rec.predict(s.image[None])[0][0]
+            tallies.setdefault((model, "guided"), []).append(counts(guided_mask(p, s.image) > 0.5, s.mask))
+            p = p.astype(np.float64)
             logit = np.log(np.clip(p, 1e-7, 1 - 1e-7) / np.clip(1 - p, 1e-7, 1))
             for b in BIASES:
                 tallies.setdefault((model, b), []).append(counts(logit + b > 0, s.mask))
@@ -83,14 +88,19 @@ def main() -> None:
         print(f"| {model} | " + " | ".join(f"{pooled(tallies[(model, b)]):.5f}" for b in BIASES) + " |")
     print(f"the true mask through the head's {HEAD_CELLS}x{HEAD_CELLS} map, upsampled bilinearly: as a probability "
           f"{pooled(tallies['probability']):.5f}, as a logit {pooled(tallies['logit']):.5f}")
+    for model in models:
+        print(f"{model}, its edges guided by the crop (the predictor's mask): {pooled(tallies[(model, 'guided')]):.5f}")
     if args.against:
-        a, b = tallies[(args.model, 0.0)], tallies[(args.against, 0.0)]
         rng = np.random.default_rng(0)
-        diffs = np.array([pooled(b[j]) - pooled(a[j]) for j in rng.integers(0, args.count, (2000, args.count))])
-        lo, hi = np.percentile(diffs, [2.5, 97.5])
-        better = (b[:, 0] / b[:, 1] > a[:, 0] / a[:, 1]).sum()
-        print(f"{args.against} - {args.model}: {pooled(b) - pooled(a):+.5f}, 95% bootstrap interval over the faces "
-              f"[{lo:+.5f}, {hi:+.5f}]; higher on {better} of {args.count} faces")
+        draws = rng.integers(0, args.count, (2000, args.count))
+        for name, a_reading, b_reading in (("as upsampled", 0.0, 0.0), ("guided", "guided", "guided"),
+                                           ("guided against as upsampled", 0.0, "guided")):
+            a, b = tallies[(args.model, a_reading)], tallies[(args.against, b_reading)]
+            diffs = np.array([pooled(b[j]) - pooled(a[j]) for j in draws])
+            lo, hi = np.percentile(diffs, [2.5, 97.5])
+            better = (b[:, 0] / b[:, 1] > a[:, 0] / a[:, 1]).sum()
+            print(f"{args.against} - {args.model}, {name}: {pooled(b) - pooled(a):+.5f}, 95% bootstrap interval over "
+                  f"the faces [{lo:+.5f}, {hi:+.5f}]; higher on {better} of {args.count} faces")
 
 
 if __name__ == "__main__":

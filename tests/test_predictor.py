@@ -72,8 +72,8 @@ def test_coarse_smoothing_removes_the_upsampling_grid():
                            align_corners=False)[0].numpy()  # like the coarse head's output: a kink every 4 px
     logits = np.full((1, 256, 256), -10.0, np.float32)
     logits[0, 40:200, 30:220] = 10
-    raw = postprocess(logits, coarse, 0.0)[1][0]
-    smooth = postprocess(logits, coarse, 1.0)[1][0]
+    raw = postprocess(logits, coarse, None, 0.0)[1][0]
+    smooth = postprocess(logits, coarse, None, 1.0)[1][0]
     inside = logits[0] > 0
     assert abs(smooth[inside].mean()) < 1e-3
     assert np.abs(smooth - raw - (smooth - raw).mean()).max() < 0.5  # the surface stays, only its grid goes
@@ -208,3 +208,21 @@ def test_a_small_face_in_a_large_photo_is_found(detector, astronaut):
     faces = detector.detect(photo)
     assert len(faces) == 1 and 50 < faces[0].box[2] - faces[0].box[0] < 75
     assert 2000 <= faces[0].box[0] and faces[0].box[2] <= 2000 + small.shape[1]
+
+
+def test_the_masks_outline_is_sharpened_at_the_crops_edge_and_left_alone_elsewhere():
+    """The mask head's outline, a bilinear ramp 8 px wide beside the face's edge, steepens where the photo has its
+    edge and moves towards it; where the photo is flat the mask stays as it was."""
+    from facerecon.predictor import guided_mask
+
+    crop = np.full((256, 256, 3), 60, np.uint8)
+    crop[:, 128:] = 190  # the face's edge: between x = 127 and 128
+    x = np.arange(256, dtype=np.float32)
+    mask = np.tile(np.clip((x - 130) / 8 + 0.5, 0, 1), (256, 1)).astype(np.float32)  # 0.5 at x = 130
+    guided = guided_mask(mask, crop)
+    assert guided.dtype == np.float32 and guided.min() >= 0 and guided.max() <= 1
+    steps = np.diff(guided[128])
+    assert steps.argmax() == 127 and steps.max() > 2 * 0.125  # the ramp rises 0.125 a pixel
+    assert (guided[128] > 0.5).argmax() < (mask[128] > 0.5).argmax()
+    far = (x < 120) | (x > 140)
+    np.testing.assert_allclose(guided[:, far], mask[:, far], atol=0.01)

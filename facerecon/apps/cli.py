@@ -157,7 +157,7 @@ def _evaluate(args: argparse.Namespace) -> int:
         print("error: --coarse-smoothing must be >= 0", file=sys.stderr)
         return 2
     report = evaluate(args.model, args.out, args.synth_count, args.data, args.backend, args.textures,
-                      args.flip_average, args.synth_seed, smoothing)
+                      args.flip_average, args.synth_seed, smoothing, args.mask_edges_guided)
     print((args.out / "report.md").read_text())
     return 0 if not report["real"]["failures"] else 1
 
@@ -282,6 +282,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--coarse-smoothing", type=float, default=None,
                    help="sigma in crop px of the Gaussian on the coarse depth (default: the predictor's, "
                         "facerecon.predictor.COARSE_SMOOTHING_PX; 0 = none)")
+    s.add_argument("--no-mask-guide", dest="mask_edges_guided", action="store_false",
+                   help="the network's mask as upsampled, its edges not guided by the crop's "
+                        "(facerecon.predictor.MASK_GUIDE_RADIUS_PX)")
     _flip_arg(s)
     _model_args(s)
     s.set_defaults(func=_evaluate)

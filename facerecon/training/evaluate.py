@@ -283,16 +283,18 @@ def held_out_photos(data_dir: Path) -> list[Path]:
 
 def evaluate(model: str | None, out: Path, synth_count: int, data_dir: Path | None, backend: str = "torch",
              textures: Path | None = None, flip_average: bool = True, synth_seed: int = SYNTH_VAL_SEED,
-             coarse_smoothing_px: float = COARSE_SMOOTHING_PX) -> dict:
+             coarse_smoothing_px: float = COARSE_SMOOTHING_PX, mask_edges_guided: bool = True) -> dict:
     from ..data.synth.face_model import default_data_dir
 
     data_dir = Path(data_dir or default_data_dir())
     rec = FaceReconstructor.from_pretrained(model, backend=backend, device="auto", flip_average=flip_average,
-                                            coarse_smoothing_px=coarse_smoothing_px)
+                                            coarse_smoothing_px=coarse_smoothing_px,
+                                            mask_edges_guided=mask_edges_guided)
     config = read_config(resolve_weights(model))[0]
     band_px, whole = config.detail_band_px, config.detail_wrinkles_whole
     report = {"model": str(model), "backend": backend, "device": rec.device, "flip_average": flip_average,
-              "coarse_smoothing_px": coarse_smoothing_px, "synthetic_seed": synth_seed,
+              "coarse_smoothing_px": coarse_smoothing_px, "mask_edges_guided": mask_edges_guided,
+              "synthetic_seed": synth_seed,
               "detail_band_px": band_px, "detail_wrinkles_whole": whole,
               "synthetic": synthetic_metrics(rec, synth_count, data_dir, textures, synth_seed, band_px, whole),
               "real": real_metrics(rec, held_out_photos(data_dir), data_dir)}
@@ -318,6 +320,7 @@ def markdown(report: dict) -> str:
     rows = [f"{report['model']}, {report['backend']} on {report['device']}, "
             f"{'with' if report.get('flip_average', False) else 'without'} flip averaging, "
             f"coarse depth smoothed by {report.get('coarse_smoothing_px', 0):g} px, "
+            f"mask edges {'guided by the crop' if report.get('mask_edges_guided', False) else 'as upsampled'}, "
             f"synthetic render seed {report.get('synthetic_seed', SYNTH_VAL_SEED)}\n",
             "| set | metric | value | target | met |", "|---|---|---|---|---|"]
     for part in ("synthetic", "real"):
