@@ -52,7 +52,8 @@ def to_batch(crops: np.ndarray) -> np.ndarray:
 
 
 def guided_mask(mask: np.ndarray, crop: np.ndarray) -> np.ndarray:
-    """S x S mask probability -> the same with its edges on the S x S x 3 uint8 crop's (MASK_GUIDE_RADIUS_PX)."""
+    """S x S mask probability -> the same, its outline steepened where the S x S x 3 uint8 crop has an edge
+    (MASK_GUIDE_RADIUS_PX)."""
     guide = cv2.cvtColor(crop, cv2.COLOR_RGB2GRAY).astype(np.float32) / 255
     return np.clip(cv2.ximgproc.guidedFilter(guide, mask, MASK_GUIDE_RADIUS_PX, MASK_GUIDE_EPS), 0, 1)
 
