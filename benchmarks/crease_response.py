@@ -11,6 +11,10 @@ whose wrinkle label, less its own blur, lies in each depth band (how dark a line
 The detail holds only the relief finer than its band (a Gaussian of sigma 2 px: about half of a groove this narrow
 lies in the coarse depth), so it also prints the final surface's groove measured as that table measures the
 renders' grooves: the change of coarse + detail less its own blur of sigma 3 px, on the line.
+The forehead is where the renders' wrinkles mostly lie, and a horizontal line there is where a network that paints
+wrinkles where they usually are would put one too; so it also draws creases as training draws them
+(facerecon.data.augment.draw_creases, seed = the crop's number: 1-4 arcs 10-60 px long at any angle, anywhere on
+the face mask, each darkened by 15% at its middle), read where their groove is over half the deepest one's.
 Beside each darkened line, the same readings of a network that gave the line exactly the groove the training renders
 pair with its darkness (c / facerecon.data.augment.DARKENING_PER_PX crop px deep under the line's profile, the
 model's detail band of it as its labels are split, facerecon.data.relief: all of it where the model keeps wrinkles
@@ -36,7 +40,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from facerecon.data.augment import DARKENING_PER_PX, draw_strands  # noqa: E402
+from facerecon.data.augment import DARKENING_PER_PX, draw_creases, draw_strands  # noqa: E402
 from facerecon.data.relief import blur_within  # noqa: E402
 from facerecon.data.synth.engine import sample_seed  # noqa: E402
 from facerecon.data.synth.face_model import default_data_dir  # noqa: E402
@@ -99,18 +103,52 @@ def darkened_line(darkening: float):
     return alter
 
 
-def renders_pairing(crops: list[tuple[np.ndarray, np.ndarray]], darkening: float,
-                    band_px: float) -> tuple[np.ndarray, np.ndarray]:
-    """detail_changes' two readings of the groove that the renders pair with the line darkened by a share
-    (DARKENING_PER_PX), per crop (rgb, mask) that takes a line: its detail band (the groove less its blur of
-    sigma band_px within the mask, as relief.split_relief splits the labels; all of it at band_px 0) and the
-    groove_depth of the groove."""
-    detail_out, final_out = [], []
-    for _, mask in crops:
+def line_groove(darkening: float):
+    """The groove (S x S, crop px) that the renders pair with the forehead line darkened by a share, and where
+    darkened_line reads it; None where the mask takes no line."""
+    def groove(i: int, rgb: np.ndarray, mask: np.ndarray):
         line = forehead_line(mask)
-        if line is None:
+        return None if line is None else (-darkening / DARKENING_PER_PX * line, line > 0.5)
+    return groove
+
+
+def creases_drawn(darkening: float, i: int, rgb: np.ndarray, mask: np.ndarray):
+    """(the crop with training's creases drawn on it, their groove, where it is over half the deepest's), or None
+    where the mask takes none."""
+    images, groove = draw_creases(np.random.default_rng(i), rgb[None], np.zeros((1, *mask.shape), np.float32),
+                                  mask[None], 1.0, (darkening, darkening))
+    where = groove[0] < 0.5 * groove[0].min()
+    return None if where.sum() < 10 else (images[0], groove[0], where)
+
+
+def drawn_creases(darkening: float):
+    """alter for detail_changes: creases_drawn's crop, read where its groove is over half the deepest's."""
+    def alter(i: int, rgb: np.ndarray, mask: np.ndarray):
+        drawn = creases_drawn(darkening, i, rgb, mask)
+        return None if drawn is None else (drawn[0], drawn[2])
+    return alter
+
+
+def drawn_groove(darkening: float):
+    """The groove creases_drawn pairs with its creases, and where drawn_creases reads it."""
+    def groove(i: int, rgb: np.ndarray, mask: np.ndarray):
+        drawn = creases_drawn(darkening, i, rgb, mask)
+        return None if drawn is None else drawn[1:]
+    return groove
+
+
+def renders_pairing(crops: list[tuple[np.ndarray, np.ndarray]], grooves,
+                    band_px: float) -> tuple[np.ndarray, np.ndarray]:
+    """detail_changes' two readings of the groove that the renders pair with a darkening (DARKENING_PER_PX), per
+    crop (rgb, mask) where grooves(i, rgb, mask) -> (the groove, where to read it) gives one: its detail band (the
+    groove less its blur of sigma band_px within the mask, as relief.split_relief splits the labels; all of it at
+    band_px 0) and the groove_depth of the groove."""
+    detail_out, final_out = [], []
+    for i, (rgb, mask) in enumerate(crops):
+        paired = grooves(i, rgb, mask)
+        if paired is None:
             continue
-        groove, where = -darkening / DARKENING_PER_PX * line, line > 0.5
+        groove, where = paired
         fine = groove - blur_within(groove, mask, band_px) if band_px > 0 else groove
         detail_out.append(float(fine[where].mean()))
         final_out.append(float(groove_depth(groove)[where].mean()))
@@ -179,10 +217,14 @@ def main() -> None:
 
     for c in DARKENING:
         row(f"{c:.0%}", lambda crops, c=c: detail_changes(rec, crops, darkened_line(c)))
-        row(f"{c:.0%}: the renders' groove for it (read alike)", lambda crops, c=c: renders_pairing(crops, c, band_px))
-    row("hair strands drawn over the forehead (under them)", lambda crops: detail_changes(rec, crops, strands))
+        row(f"{c:.0%}: the renders' groove for it (read alike)",
+            lambda crops, c=c: renders_pairing(crops, line_groove(c), band_px))
     c = DARKENING[-1]
-    shares = ", ".join(f"{f'{b:g} px' if b else 'none'}: {renders_pairing(real, c, b)[0].mean():+.3f}"
+    row(f"creases drawn as in training, {c:.0%}", lambda crops: detail_changes(rec, crops, drawn_creases(c)))
+    row(f"creases drawn as in training, {c:.0%}: their groove (read alike)",
+        lambda crops: renders_pairing(crops, drawn_groove(c), band_px))
+    row("hair strands drawn over the forehead (under them)", lambda crops: detail_changes(rec, crops, strands))
+    shares = ", ".join(f"{f'{b:g} px' if b else 'none'}: {renders_pairing(real, line_groove(c), b)[0].mean():+.3f}"
                        for b in OTHER_BANDS_PX)
     print(f"\nThe renders' groove for the {c:.0%} line on the real crops, read on the detail of another band "
           f"(sigma, crop px): {shares}")

@@ -66,6 +66,15 @@ def test_creases_darken_the_skin_where_the_label_gets_its_groove():
         assert 0.4 < ratio < 2.0, ratio
 
 
+def test_creases_take_their_darkness_from_the_range_given():
+    image, mask = face_crop()
+    images, labels, skins = np.stack([image] * 8), np.zeros((8, 256, 256), np.float32), np.stack([mask] * 8)
+    out, _ = draw_creases(np.random.default_rng(0), images, labels, skins, 1.0, darkening=(0.1, 0.1))
+    darkest = [1 - (img.mean(-1) / image.mean(-1)).min() for img in out]
+    # 10% at a crease's middle, up to 19% where two cross (and the rounding to uint8)
+    assert all(0.09 < d < 0.2 for d in darkest), darkest
+
+
 def test_no_creases_without_a_labelled_skin_or_at_prob_zero():
     image, mask = face_crop()
     images, labels = np.stack([image] * 4), np.zeros((4, 256, 256), np.float32)

@@ -79,12 +79,12 @@ def add_thin_occluders(rng: np.random.Generator, images: np.ndarray, masks: np.n
 
 
 def draw_creases(rng: np.random.Generator, images: np.ndarray, detail: np.ndarray, skin: np.ndarray,
-                 prob: float) -> tuple[np.ndarray, np.ndarray]:
+                 prob: float, darkening: tuple[float, float] = CREASE_DARKENING) -> tuple[np.ndarray, np.ndarray]:
     """Copies of images (N x S x S x 3 uint8) and of their depth labels detail (N x S x S, crop px at 256) with
     1-4 creases on a share prob of the crops: a gentle arc at any angle with its middle inside skin (N x S x S bool:
     the pixels whose detail is labelled; a crop with too little has none), the skin under it darkened by a share c
-    (CREASE_DARKENING) times a Gaussian profile across it, and a groove of the same profile, c / DARKENING_PER_PX
-    crop px deep (times a spread of 20%), subtracted from the label. Both stay inside skin."""
+    (uniform in the range darkening) times a Gaussian profile across it, and a groove of the same profile,
+    c / DARKENING_PER_PX crop px deep (times a spread of 20%), subtracted from the label. Both stay inside skin."""
     if prob <= 0:  # no draw from rng: a run without creases gets the batches it got before they existed
         return images, detail
     images, detail = images.copy(), detail.copy()
@@ -108,8 +108,8 @@ def draw_creases(rng: np.random.Generator, images: np.ndarray, detail: np.ndarra
             cv2.polylines(coverage, [fixed], False, 255, 1, cv2.LINE_AA, _SUBPIXEL_BITS)
             profile = cv2.GaussianBlur(coverage.astype(np.float32), (0, 0), rng.uniform(*CREASE_SIGMA_PX) * scale)
             profile = np.where(region, profile / max(float(profile.max()), 1e-6), 0)
-            darkening = rng.uniform(*CREASE_DARKENING)
-            depth = darkening / DARKENING_PER_PX * np.exp(rng.normal(0, 0.2)) * scale
-            image[:] = np.clip(image * (1 - darkening * profile[..., None]), 0, 255).round().astype(np.uint8)
+            c = rng.uniform(*darkening)
+            depth = c / DARKENING_PER_PX * np.exp(rng.normal(0, 0.2)) * scale
+            image[:] = np.clip(image * (1 - c * profile[..., None]), 0, 255).round().astype(np.uint8)
             label -= (depth * profile).astype(label.dtype)
     return images, detail
