@@ -15,6 +15,7 @@ The forehead is where the renders' wrinkles mostly lie, and a horizontal line th
 wrinkles where they usually are would put one too; so it also draws creases as training draws them
 (facerecon.data.augment.draw_creases, seed = the crop's number: 1-4 arcs 10-60 px long at any angle, anywhere on
 the face mask, each darkened by 15% at its middle), read where their groove is over half the deepest one's.
+--places also darkens the 15% line shorter, turned and lower (PLACES), each read like the forehead line.
 Beside each darkened line, the same readings of a network that gave the line exactly the groove the training renders
 pair with its darkness (c / facerecon.data.augment.DARKENING_PER_PX crop px deep under the line's profile, the
 model's detail band of it as its labels are split, facerecon.data.relief: all of it where the model keeps wrinkles
@@ -25,7 +26,7 @@ the surface normal and, from engine 6 on, darken as occlusion does. As the count
 over the forehead (facerecon.data.augment.draw_strands, seed = the crop's number), which should not sink the
 detail: the mean change where a strand changes the photo by over 30 grey levels (summed over R, G, B).
 
-    python benchmarks/crease_response.py [--model weights] [--backend auto] [--count 60]
+    python benchmarks/crease_response.py [--model weights] [--backend auto] [--count 60] [--places]
                                          [--textures ~/.cache/facerecon/skin_frll_heldout.npz]
 """
 from __future__ import annotations
@@ -59,18 +60,24 @@ def groove_depth(relief: np.ndarray) -> np.ndarray:
     return relief - cv2.GaussianBlur(relief, (0, 0), GROOVE_BLUR_PX)
 
 
-def forehead_line(mask: np.ndarray) -> np.ndarray | None:
-    """S x S profile in [0, 1] of the line, or None where the mask is too small for one."""
+def forehead_line(mask: np.ndarray, height: float = 0.15, length_px: float | None = None,
+                  angle_deg: float = 0.0) -> np.ndarray | None:
+    """S x S profile in [0, 1] of the line, or None where the mask is too small for one: at `height` of the mask's
+    height from its top, centred on the mask's row there, `length_px` long (None: the row less 20 px each side),
+    turned by angle_deg (90 = vertical)."""
     rows = np.flatnonzero(mask.any(1))
     if len(rows) < 50:
         return None
-    row = rows[0] + int(0.15 * (rows[-1] - rows[0]))
+    row = rows[0] + int(height * (rows[-1] - rows[0]))
     cols = np.flatnonzero(mask[row])
     x0, x1 = cols[0] + 20, cols[-1] - 20
     if x1 - x0 < 40:
         return None
+    half = (x1 - 1 - x0 if length_px is None else length_px) / 2  # by default the pixels x0 .. x1 - 1
+    step = half * np.array([np.cos(np.radians(angle_deg)), np.sin(np.radians(angle_deg))])
+    centre = np.array([(x0 + x1 - 1) / 2, row])
     line = np.zeros(mask.shape, np.float32)
-    line[row, x0:x1] = 1
+    cv2.line(line, *(tuple(int(v) for v in np.round(centre + k * step)) for k in (-1, 1)), 1.0)
     line = cv2.GaussianBlur(line, (0, 0), 1.0)
     return line / line.max()
 
@@ -93,10 +100,11 @@ def detail_changes(rec: FaceReconstructor, crops: list[tuple[np.ndarray, np.ndar
     return np.array(detail_out), np.array(final_out)
 
 
-def darkened_line(darkening: float):
-    """alter for detail_changes: the forehead line darkened by a share; read where the line is over half."""
+def darkened_line(darkening: float, **place):
+    """alter for detail_changes: the forehead line (or another: forehead_line's place arguments) darkened by a
+    share; read where the line is over half."""
     def alter(i: int, rgb: np.ndarray, mask: np.ndarray):
-        line = forehead_line(mask)
+        line = forehead_line(mask, **place)
         if line is None:
             return None
         return np.clip(rgb * (1 - darkening * line[..., None]), 0, 255).round().astype(np.uint8), line > 0.5
@@ -163,6 +171,11 @@ def strands(i: int, rgb: np.ndarray, mask: np.ndarray):
     return None if under.sum() < 20 else (covered, under)
 
 
+# --places: the 15% line elsewhere (forehead_line's arguments), where the renders' wrinkles seldom lie
+PLACES = (("across the forehead, 100 px", {"length_px": 100}), ("across the forehead, 40 px", {"length_px": 40}),
+          ("vertical on the forehead, 40 px", {"height": 0.18, "length_px": 40, "angle_deg": 90}),
+          ("at 45 degrees on the forehead, 40 px", {"length_px": 40, "angle_deg": 45}),
+          ("across a cheek (60% down the mask), 40 px", {"height": 0.6, "length_px": 40}))
 DEPTH_BANDS = ((0.05, 0.15), (0.15, 0.3), (0.3, 0.5), (0.5, 1.0))  # groove depths, crop px
 
 
@@ -188,6 +201,9 @@ def main() -> None:
                              "models with one backend, e.g. torch")
     parser.add_argument("--count", type=int, default=60, help="synthetic faces")
     parser.add_argument("--textures", type=Path, default=Path.home() / ".cache/facerecon/skin_frll_heldout.npz")
+    parser.add_argument("--places", action="store_true",
+                        help="also the 15%% line at other places and angles (PLACES; the renders' groove for each is "
+                             "the 15%% line's)")
     args = parser.parse_args()
     data = default_data_dir()
     rec = FaceReconstructor.from_pretrained(args.model, backend=args.backend)
@@ -224,6 +240,8 @@ def main() -> None:
     row(f"creases drawn as in training, {c:.0%}: their groove (read alike)",
         lambda crops: renders_pairing(crops, drawn_groove(c), band_px))
     row("hair strands drawn over the forehead (under them)", lambda crops: detail_changes(rec, crops, strands))
+    for label, place in PLACES if args.places else ():
+        row(f"{c:.0%}, {label}", lambda crops, place=place: detail_changes(rec, crops, darkened_line(c, **place)))
     shares = ", ".join(f"{f'{b:g} px' if b else 'none'}: {renders_pairing(real, line_groove(c), b)[0].mean():+.3f}"
                        for b in OTHER_BANDS_PX)
     print(f"\nThe renders' groove for the {c:.0%} line on the real crops, read on the detail of another band "
