@@ -67,11 +67,12 @@ def through_quarter(coarse: np.ndarray) -> np.ndarray:
     return cv2.GaussianBlur(cv2.resize(small, (s, s), interpolation=cv2.INTER_LINEAR), (0, 0), COARSE_SMOOTHING_PX)
 
 
-def scores(truth: np.ndarray, valid: np.ndarray, depth: np.ndarray, sample, band_px: float,
-           stats: dict[str, list[tuple[float, float]]]) -> None:
-    """Appends to stats, per region, the r and gain of depth's fine relief against truth's (where valid)."""
+def scores(truth: np.ndarray, valid: np.ndarray, depth: np.ndarray, sample, places: dict[str, np.ndarray],
+           band_px: float, stats: dict[str, list[tuple[float, float]]]) -> None:
+    """Appends to stats, per region of places (regions), the r and gain of depth's fine relief against truth's
+    (where valid)."""
     pred = split(depth, sample, band_px)[1]
-    for name, where in regions(sample).items():
+    for name, where in places.items():
         where = where & valid
         if where.sum() >= 50:
             t, p = truth[where], pred[where]
@@ -103,11 +104,13 @@ def main() -> None:
             s = renderer.render(sample_seed(SYNTH_VAL_SEED, i))
             wrinkles = np.where(s.valid_detail, s.detail, 0)
             smooth, truth, valid = split(s.coarse + wrinkles, s, args.band)
+            places = regions(s)
             if model == args.models[0]:  # the ceilings, once (on the first model's framing)
-                scores(truth, valid, through_quarter(smooth) + (s.coarse + wrinkles - smooth), s, args.band, as_split)
-                scores(truth, valid, through_quarter(s.coarse) + wrinkles, s, args.band, unsplit)
+                ceiling = through_quarter(smooth) + (s.coarse + wrinkles - smooth)
+                scores(truth, valid, ceiling, s, places, args.band, as_split)
+                scores(truth, valid, through_quarter(s.coarse) + wrinkles, s, places, args.band, unsplit)
             _, coarse, detail = rec.predict(s.image[None])
-            scores(truth, valid, coarse[0] + detail[0], s, args.band, stats)
+            scores(truth, valid, coarse[0] + detail[0], s, places, args.band, stats)
         if model == args.models[0]:
             row(f"ceiling: true coarse at 1/4 + true detail, split at {args.band:g} px", as_split)
             row("ceiling: the same with stage 12's labels (wrinkles alone in the detail)", unsplit)
